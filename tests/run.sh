@@ -1,0 +1,86 @@
+#!/usr/bin/env bash
+# The whole test suite, from a fresh Debian 12 machine to a verdict:
+#   installs the Debian packages it needs (when missing), builds der normally
+#   and with ASan+UBSan and TSan, and runs every test with ctest.
+#
+# Usage: tests/run.sh [--quick] [--no-install] [--jobs N]
+#   --quick       normal build only (skip the sanitizer builds)
+#   --no-install  never call apt-get (fail if something is missing)
+# Environment: DER_BUILD_ROOT (default: <repo>/build), CCACHE_DIR.
+set -euo pipefail
+
+repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+build_root=${DER_BUILD_ROOT:-$repo/build}
+jobs=$(nproc)
+quick=0
+install=1
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --quick) quick=1 ;;
+    --no-install) install=0 ;;
+    --jobs) jobs=$2; shift ;;
+    -h|--help) sed -n '2,10p' "$0"; exit 0 ;;
+    *) echo "tests/run.sh: unknown option '$1'" >&2; exit 64 ;;
+  esac
+  shift
+done
+
+say() { printf '\n==> %s\n' "$*"; }
+
+# --- Debian packages -----------------------------------------------------------
+packages=(build-essential cmake pkg-config ccache git
+  libzmq3-dev cppzmq-dev libmsgpack-cxx-dev libcpp-httplib-dev libcli11-dev
+  libyaml-cpp-dev libpq-dev nlohmann-json3-dev catch2 libfmt-dev libsystemd-dev
+  libmodbus-dev postgresql jq curl procps iproute2)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  if [ $install -eq 0 ]; then
+    echo "tests/run.sh: missing Debian packages: ${missing[*]}" >&2
+    exit 69
+  fi
+  say "installing ${missing[*]}"
+  sudo_cmd=()
+  [ "$(id -u)" -eq 0 ] || sudo_cmd=(sudo)
+  export DEBIAN_FRONTEND=noninteractive
+  "${sudo_cmd[@]}" apt-get update -qq
+  "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" </dev/null
+fi
+
+export CCACHE_DIR=${CCACHE_DIR:-$HOME/.cache/ccache}
+export CCACHE_MAXSIZE=${CCACHE_MAXSIZE:-5G}
+ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+
+failed=()
+build_and_test() {  # name, ctest label regex ('' = all), cmake args...
+  local name=$1 labels=$2
+  shift 2
+  local dir=$build_root/$name
+  say "[$name] configure"
+  cmake -S "$repo" -B "$dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo "$@" >"$dir.configure.log" 2>&1 \
+    || { cat "$dir.configure.log"; failed+=("$name: configure"); return; }
+  say "[$name] build"
+  if ! cmake --build "$dir" -j "$jobs"; then failed+=("$name: build"); return; fi
+  say "[$name] test"
+  local args=(--test-dir "$dir" --output-on-failure -j "$jobs" --timeout 300)
+  [ -n "$labels" ] && args+=(-L "$labels")
+  if ! ctest "${args[@]}"; then failed+=("$name: tests"); fi
+}
+
+mkdir -p "$build_root"
+build_and_test normal ''
+if [ $quick -eq 0 ]; then
+  export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}
+  export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
+  build_and_test asan 'unit|sanitize' -DDER_SANITIZE=address
+  export TSAN_OPTIONS=${TSAN_OPTIONS:-halt_on_error=1 second_deadlock_stack=1 suppressions=$repo/tests/tsan.supp}
+  build_and_test tsan 'unit|sanitize' -DDER_SANITIZE=thread
+fi
+
+if [ ${#failed[@]} -gt 0 ]; then
+  say "FAILED: ${failed[*]}"
+  exit 1
+fi
+say "all builds and tests passed"
