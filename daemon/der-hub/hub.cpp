@@ -1,0 +1,501 @@
+// The der-hub event loop.
+//
+// Implementation details
+// - One thread (the caller of run()) owns every piece of fleet state: the
+//   configuration, the session table, latest telemetry, the in-memory history
+//   and the counters. REST workers read the Snapshot it publishes (at most
+//   every 100 ms, when something changed) and post closures to the Mailbox
+//   for anything else.
+// - Sockets: the agent ROUTER (ROUTER_MANDATORY, so a send to a vanished peer
+//   fails at once with EHOSTUNREACH instead of queueing), polled together
+//   with the mailbox's eventfd. Every send is ZMQ_DONTWAIT.
+// - Frames on the agent socket are [routing id][type][msgpack body]; anything
+//   else, or a body that does not decode, is dropped, counted and logged at
+//   most once per peer per minute.
+// - Tacks are coalesced: a stored record marks its session due, and the due
+//   list is flushed at most once per session per 50 ms.
+#include "hub.hpp"
+
+#include "memory_history.hpp"
+#include "mailbox.hpp"
+#include "rest_server.hpp"
+#include "sessions.hpp"
+#include "snapshot.hpp"
+
+#include "der/assets_config.hpp"
+#include "der/util/log.hpp"
+#include "der/version.hpp"
+#include "der/wire_codec.hpp"
+
+#include <fmt/core.h>
+#include <zmq.hpp>
+#include <zmq_addon.hpp>
+
+#ifdef DER_HAVE_SYSTEMD
+#include <systemd/sd-daemon.h>
+#endif
+
+#include <algorithm>
+#include <cmath>
+#include <unordered_set>
+
+namespace der::hub {
+
+namespace {
+
+constexpr std::int64_t k_tack_interval_ms = 50;
+constexpr std::int64_t k_publish_interval_ms = 100;
+constexpr std::int64_t k_sweep_interval_ms = 250;
+constexpr std::int64_t k_log_peer_interval_ms = 60'000;
+constexpr int k_max_batch = 2048;  // messages drained per socket per turn
+
+template <class... Ts>
+struct Overloaded : Ts... {
+    using Ts::operator()...;
+};
+
+std::string hex_id(std::string_view routing_id) {
+    static constexpr char k[] = "0123456789abcdef";
+    std::string out;
+    for (unsigned char c : routing_id) {
+        out.push_back(k[c >> 4]);
+        out.push_back(k[c & 15]);
+    }
+    return out;
+}
+
+double seconds_or_exit(const std::string& flag, const std::string& text) {
+    auto v = parse_duration(text);
+    if (!v) throw cli::ExitError(cli::usage, flag + ": " + v.error().message);
+    return *v;
+}
+
+class Hub {
+public:
+    Hub(const HubOptions& options, config::Loaded loaded, cli::Signals& signals)
+        : m_options(options),
+          m_signals(signals),
+          m_history(options.memory_history_rows, seconds_or_exit("--memory-history-age", options.memory_history_age)),
+          m_ctx(1),
+          m_agents(m_ctx, zmq::socket_type::router) {
+        set_fleet(std::move(loaded.fleet));
+    }
+
+    int run();
+
+private:
+    void set_fleet(config::Fleet fleet);
+    void bind_sockets();
+    void drain_agents();
+    void on_agent_frames(std::vector<zmq::message_t>& frames);
+    void on_register(const std::string& route, const wire::Register& reg);
+    void on_telemetry(const std::string& route, const Telemetry& t);
+    void on_heartbeat(const std::string& route, const Heartbeat& h);
+    Session* session_or_reregister(const std::string& route);
+    bool send_agent(const std::string& route, const wire::AgentMessage& message);
+    void flush_tacks(std::int64_t now);
+    void mark_tack_due(Session& s) {
+        if (s.tack_due) return;
+        s.tack_due = true;
+        m_tack_due.push_back(s.asset_id);
+    }
+    [[nodiscard]] std::string name_of(const Uuid& id) const {
+        const auto it = m_assets.find(id);
+        return it != m_assets.end() ? it->second->qualified_name() : id.to_string();
+    }
+    void sweep(std::int64_t now);
+    void publish(std::int64_t now);
+    void reload();
+    void malformed(const std::string& route, std::uint64_t& counter, std::string_view why);
+    [[nodiscard]] std::int64_t offline_after_ms() const {
+        return static_cast<std::int64_t>(std::llround(3.0 * m_fleet.telemetry_s * 1000.0));
+    }
+
+    struct Live {
+        std::optional<Telemetry> latest;
+        TimestampMs latest_received = 0;
+        std::optional<Heartbeat> heartbeat;
+    };
+
+    HubOptions m_options;
+    cli::Signals& m_signals;
+    SystemClock m_clock;
+    config::Fleet m_fleet;
+    std::unordered_map<Uuid, const Asset*> m_assets;  // into m_fleet
+    SessionTable m_sessions;
+    MemoryHistory m_history;
+    std::unordered_map<Uuid, Live> m_live;
+    HubCounters m_counters;
+    Mailbox m_mailbox;
+    SnapshotHolder m_snapshots;
+    LoopHealth m_health;
+    std::unique_ptr<RestServer> m_rest;
+    zmq::context_t m_ctx;
+    zmq::socket_t m_agents;
+    std::vector<Uuid> m_tack_due;
+    std::unordered_map<std::string, std::int64_t> m_peer_log;  // routing id -> last log (mono)
+    std::unordered_map<std::string, std::int64_t> m_reregistered;  // routing id -> last reregister (mono)
+    bool m_dirty = true;
+    std::int64_t m_last_publish = 0;
+    std::int64_t m_last_sweep = 0;
+};
+
+void Hub::set_fleet(config::Fleet fleet) {
+    m_fleet = std::move(fleet);
+    m_assets.clear();
+    for (const auto& site : m_fleet.sites)
+        for (const auto& asset : site.assets) m_assets.emplace(asset.id, &asset);
+    m_dirty = true;
+}
+
+void Hub::bind_sockets() {
+    m_agents.set(zmq::sockopt::router_mandatory, 1);
+    m_agents.set(zmq::sockopt::linger, 0);
+    m_agents.set(zmq::sockopt::backlog, 4096);
+    m_agents.set(zmq::sockopt::rcvhwm, 100'000);
+    m_agents.set(zmq::sockopt::sndhwm, 100'000);
+    try {
+        m_agents.bind(m_options.agents_ep);
+    } catch (const zmq::error_t& e) {
+        throw cli::ExitError(cli::unavailable,
+                             fmt::format("cannot bind the agent endpoint {}: {}", m_options.agents_ep, e.what()));
+    }
+    log::info("agents: listening on {}", m_agents.get(zmq::sockopt::last_endpoint));
+
+    if (m_options.http != "off" && !m_options.http.empty()) {
+        m_rest = std::make_unique<RestServer>(
+            RestContext{m_snapshots, m_health, m_mailbox, m_history, m_options.http_threads});
+        if (auto started = m_rest->start(m_options.http); !started)
+            throw cli::ExitError(cli::unavailable, started.error().message);
+    }
+}
+
+int Hub::run() {
+    m_ctx.set(zmq::ctxopt::max_sockets, 65536);
+    bind_sockets();
+    log::warn("transport: plain text (no CURVE keys configured); agents are not authenticated");
+    const std::int64_t start = m_clock.mono_ms();
+    m_health.started_mono = start;
+    m_health.last_turn_mono = start;
+    publish(start);
+    m_health.ready = true;
+#ifdef DER_HAVE_SYSTEMD
+    sd_notify(0, "READY=1\nSTATUS=serving");
+#endif
+    log::info("der-hub {} serving {} assets in {} sites", version(), m_assets.size(), m_fleet.sites.size());
+
+    while (!m_signals.stop.load()) {
+        std::int64_t now = m_clock.mono_ms();
+        std::int64_t timeout = 100;
+        if (!m_tack_due.empty()) timeout = std::min<std::int64_t>(timeout, k_tack_interval_ms);
+        zmq::pollitem_t items[] = {
+            {m_agents.handle(), 0, ZMQ_POLLIN, 0},
+            {nullptr, m_mailbox.fd(), ZMQ_POLLIN, 0},
+        };
+        try {
+            zmq::poll(items, 2, std::chrono::milliseconds(timeout));
+        } catch (const zmq::error_t& e) {
+            if (e.num() != EINTR) throw;
+        }
+        if ((items[0].revents & ZMQ_POLLIN) != 0) drain_agents();
+        if ((items[1].revents & ZMQ_POLLIN) != 0) m_mailbox.run_pending();
+
+        now = m_clock.mono_ms();
+        flush_tacks(now);
+        if (now - m_last_sweep >= k_sweep_interval_ms) sweep(now);
+        if (m_dirty && now - m_last_publish >= k_publish_interval_ms) publish(now);
+        if (m_signals.reload.exchange(false)) reload();
+        m_health.last_turn_mono = now;
+#ifdef DER_HAVE_SYSTEMD
+        // WATCHDOG=1 from the loop itself: a stuck loop stops the pings.
+        static std::int64_t last_ping = 0;
+        if (now - last_ping >= 1000) {
+            sd_notify(0, "WATCHDOG=1");
+            last_ping = now;
+        }
+#endif
+    }
+
+    log::info("stopping (signal {})", m_signals.last.load());
+#ifdef DER_HAVE_SYSTEMD
+    sd_notify(0, "STOPPING=1");
+#endif
+    m_health.ready = false;
+    if (m_rest) m_rest->stop();
+    m_mailbox.close();
+    return cli::ok;
+}
+
+void Hub::drain_agents() {
+    std::vector<zmq::message_t> frames;
+    for (int i = 0; i < k_max_batch; ++i) {
+        frames.clear();
+        std::optional<std::size_t> n;
+        try {
+            n = zmq::recv_multipart(m_agents, std::back_inserter(frames), zmq::recv_flags::dontwait);
+        } catch (const zmq::error_t& e) {
+            if (e.num() == EINTR) continue;
+            throw;
+        }
+        if (!n) return;
+        on_agent_frames(frames);
+    }
+}
+
+void Hub::malformed(const std::string& route, std::uint64_t& counter, std::string_view why) {
+    ++counter;
+    m_dirty = true;
+    const std::int64_t now = m_clock.mono_ms();
+    if (m_peer_log.size() > 10'000) m_peer_log.clear();  // bound the memory a flood of peers can take
+    auto [it, fresh] = m_peer_log.try_emplace(route, now);
+    if (!fresh && now - it->second < k_log_peer_interval_ms) return;
+    it->second = now;
+    log::warn("agents: dropped a malformed message from peer {}: {} (further ones from it logged at most once a "
+              "minute; {} so far)",
+              hex_id(route), why, counter);
+}
+
+void Hub::on_agent_frames(std::vector<zmq::message_t>& frames) {
+    if (frames.empty()) return;
+    const std::string route = frames[0].to_string();
+    if (frames.size() != 3) {
+        malformed(route, m_counters.malformed_agents, fmt::format("{} frames, expected [type][body]", frames.size() - 1));
+        return;
+    }
+    const auto type = frames[1].to_string_view();
+    auto message = wire::decode_agent(type, frames[2].to_string_view());
+    if (!message) {
+        malformed(route, m_counters.malformed_agents, message.error().message);
+        return;
+    }
+    std::visit(Overloaded{
+                   [&](const wire::Register& m) { on_register(route, m); },
+                   [&](const Telemetry& m) { on_telemetry(route, m); },
+                   [&](const Heartbeat& m) { on_heartbeat(route, m); },
+                   [&](const auto&) {
+                       ++m_counters.refused;
+                       malformed(route, m_counters.malformed_agents,
+                                 fmt::format("'{}' is not a message an agent sends", type));
+                   },
+               },
+               *message);
+}
+
+void Hub::on_register(const std::string& route, const wire::Register& reg) {
+    ++m_counters.registers;
+    m_dirty = true;
+    const auto asset_it = m_assets.find(reg.asset_id);
+    if (asset_it == m_assets.end()) {
+        ++m_counters.rejects;
+        log::warn("agents: refused register for unknown asset {} (instance {})", reg.asset_id.to_string(),
+                  reg.instance_id.to_string());
+        send_agent(route, wire::Reject{"unknown_asset",
+                                       fmt::format("asset {} is not in this hub's configuration",
+                                                   reg.asset_id.to_string())});
+        return;
+    }
+    const Asset& asset = *asset_it->second;
+    const std::int64_t now = m_clock.mono_ms();
+    const auto outcome = m_sessions.on_register(route, reg, now, m_clock.now_ms(), offline_after_ms());
+    if (!outcome.admitted) {
+        ++m_counters.rejects;
+        log::warn("agents: refused register for {} (instance {}): {}", asset.qualified_name(),
+                  reg.instance_id.to_string(), outcome.reject.reason);
+        send_agent(route, outcome.reject);
+        return;
+    }
+    wire::Welcome welcome;
+    welcome.asset = asset;
+    welcome.telemetry_s = m_fleet.telemetry_s;
+    welcome.heartbeat_s = m_fleet.heartbeat_s;
+    welcome.ack_seq = outcome.ack_seq;
+    m_reregistered.erase(route);
+    if (send_agent(route, welcome)) {
+        log::info("agents: {} registered (instance {}, agent {}, epoch {}, last seq {}, ack {})",
+                  asset.qualified_name(), reg.instance_id.to_string(), reg.agent_version,
+                  reg.epoch.to_string(), reg.last_seq,
+                  outcome.ack_seq ? std::to_string(*outcome.ack_seq) : std::string("none"));
+    }
+}
+
+Session* Hub::session_or_reregister(const std::string& route) {
+    if (Session* s = m_sessions.by_route(route)) return s;
+    ++m_counters.refused;
+    // At most one reregister per peer per second: an agent with 256 records
+    // in flight must not be answered 256 times.
+    const std::int64_t now = m_clock.mono_ms();
+    if (m_reregistered.size() > 10'000) m_reregistered.clear();
+    auto [it, fresh] = m_reregistered.try_emplace(route, now);
+    if (fresh || now - it->second >= 1000) {
+        it->second = now;
+        if (send_agent(route, wire::Reregister{})) ++m_counters.reregisters_sent;
+    }
+    return nullptr;
+}
+
+void Hub::on_telemetry(const std::string& route, const Telemetry& t) {
+    ++m_counters.telemetry_received;
+    Session* s = session_or_reregister(route);
+    if (s == nullptr) return;
+    const std::int64_t now = m_clock.mono_ms();
+    if (m_sessions.touch(*s, now, m_clock.now_ms()))
+        log::info("agents: {} back online", name_of(s->asset_id));
+    switch (m_sessions.on_telemetry(*s, t)) {
+    case TelemetryOutcome::stored: {
+        ++m_counters.telemetry_stored;
+        m_history.add(t);
+        auto& live = m_live[t.asset_id];
+        if (!live.latest || live.latest->ts <= t.ts) {
+            live.latest = t;
+            live.latest_received = m_clock.now_ms();
+        }
+        mark_tack_due(*s);
+        m_dirty = true;
+        break;
+    }
+    case TelemetryOutcome::duplicate:
+        ++m_counters.telemetry_duplicate;
+        mark_tack_due(*s);  // the agent may have missed our tack: repeat it
+        break;
+    case TelemetryOutcome::gap: ++m_counters.telemetry_gap; break;
+    case TelemetryOutcome::wrong_asset:
+        ++m_counters.refused;
+        malformed(route, m_counters.refused,
+                  fmt::format("telemetry for asset {} on the session of {}", t.asset_id.to_string(),
+                              s->asset_id.to_string()));
+        break;
+    case TelemetryOutcome::wrong_epoch: ++m_counters.refused; break;
+    }
+}
+
+void Hub::on_heartbeat(const std::string& route, const Heartbeat& h) {
+    ++m_counters.heartbeats_received;
+    Session* s = session_or_reregister(route);
+    if (s == nullptr) return;
+    if (h.asset_id != s->asset_id) {
+        ++m_counters.refused;
+        return;
+    }
+    m_sessions.touch(*s, m_clock.mono_ms(), m_clock.now_ms());
+    s->buffered = h.buffered;
+    s->agent_version = h.agent_version;
+    m_live[h.asset_id].heartbeat = h;
+    m_history.add(h);
+    m_dirty = true;
+}
+
+bool Hub::send_agent(const std::string& route, const wire::AgentMessage& message) {
+    const auto frame = wire::encode(message);
+    try {
+        if (!m_agents.send(zmq::buffer(route), zmq::send_flags::sndmore | zmq::send_flags::dontwait)) {
+            ++m_counters.send_failures;
+            return false;
+        }
+        m_agents.send(zmq::buffer(frame.type), zmq::send_flags::sndmore | zmq::send_flags::dontwait);
+        m_agents.send(zmq::buffer(frame.body), zmq::send_flags::dontwait);
+        return true;
+    } catch (const zmq::error_t& e) {
+        ++m_counters.send_failures;  // EHOSTUNREACH: the peer is gone
+        log::debug("agents: send to {} failed: {}", hex_id(route), e.what());
+        return false;
+    }
+}
+
+void Hub::flush_tacks(std::int64_t now) {
+    if (m_tack_due.empty()) return;
+    std::size_t kept = 0;
+    for (std::size_t i = 0; i < m_tack_due.size(); ++i) {
+        Session* s = m_sessions.by_asset(m_tack_due[i]);
+        if (s == nullptr || !s->tack_due) continue;
+        if (now - s->last_tack_mono < k_tack_interval_ms) {
+            m_tack_due[kept++] = m_tack_due[i];
+            continue;
+        }
+        const auto acked = m_sessions.acked(*s);
+        s->tack_due = false;
+        if (!acked) continue;
+        s->last_tack_mono = now;
+        if (send_agent(s->routing_id, wire::Tack{s->epoch, *acked})) ++m_counters.tacks_sent;
+    }
+    m_tack_due.resize(kept);
+}
+
+void Hub::sweep(std::int64_t now) {
+    m_last_sweep = now;
+    for (const auto& id : m_sessions.sweep_offline(now, offline_after_ms())) {
+        log::warn("agents: {} offline (silent for more than {})", name_of(id),
+                  format_duration(3.0 * m_fleet.telemetry_s));
+        m_dirty = true;
+    }
+    m_history.trim(m_clock.now_ms());
+}
+
+void Hub::publish(std::int64_t now) {
+    auto snap = std::make_shared<Snapshot>();
+    snap->sites = m_fleet.sites;
+    snap->telemetry_s = m_fleet.telemetry_s;
+    snap->heartbeat_s = m_fleet.heartbeat_s;
+    for (const auto& site : m_fleet.sites) {
+        for (const auto& asset : site.assets) {
+            AssetView view;
+            view.asset = asset;
+            if (const auto live = m_live.find(asset.id); live != m_live.end()) {
+                view.latest = live->second.latest;
+                view.latest_received = live->second.latest_received;
+                view.heartbeat = live->second.heartbeat;
+            }
+            if (const Session* s = m_sessions.by_asset(asset.id)) {
+                view.agent = AgentView{s->instance_id, s->online,       s->agent_version,
+                                       s->connected_at, s->last_seen_wall, s->buffered};
+            }
+            snap->by_id.emplace(asset.id, snap->assets.size());
+            snap->by_name.emplace(asset.qualified_name(), snap->assets.size());
+            snap->assets.push_back(std::move(view));
+        }
+    }
+    snap->counters = m_counters;
+    snap->history_rows = m_history.telemetry_rows();
+    snap->agents_online = m_sessions.online_count();
+    snap->published_at = m_clock.now_ms();
+    m_snapshots.publish(std::move(snap));
+    m_last_publish = now;
+    m_dirty = false;
+}
+
+void Hub::reload() {
+    log::info("SIGHUP: reloading {}", m_options.config_path);
+    auto loaded = config::load_file(m_options.config_path);
+    if (!loaded) {
+        log::error("reload failed, keeping the current configuration:\n{}", loaded.error().message);
+        return;
+    }
+    for (const auto& w : loaded->warnings) log::warn("{}", w.to_string());
+    std::unordered_set<Uuid> kept;
+    for (const auto& site : loaded->fleet.sites)
+        for (const auto& asset : site.assets) kept.insert(asset.id);
+    std::size_t removed = 0;
+    for (const auto& [id, asset] : m_assets) {
+        if (kept.contains(id)) continue;
+        ++removed;
+        log::info("reload: {} removed from the configuration; its session ends, its history is kept",
+                  asset->qualified_name());
+        if (const Session* s = m_sessions.by_asset(id))
+            send_agent(s->routing_id, wire::Reject{"unknown_asset", "asset removed from the hub's configuration"});
+        m_sessions.drop_asset(id);
+    }
+    const std::size_t before = m_assets.size();
+    set_fleet(std::move(loaded->fleet));
+    log::info("reload: {} assets ({} before, {} removed)", m_assets.size(), before, removed);
+}
+
+}  // namespace
+
+int run(const HubOptions& options, cli::Signals& signals) {
+    auto loaded = config::load_file(options.config_path);
+    if (!loaded) throw cli::ExitError(exit_code(loaded.error().code), loaded.error().message);
+    for (const auto& w : loaded->warnings) log::warn("{}", w.to_string());
+    Hub hub(options, std::move(*loaded), signals);
+    return hub.run();
+}
+
+}  // namespace der::hub

@@ -1,0 +1,77 @@
+#include "hub_options.hpp"
+
+#include <fmt/core.h>
+
+#include <cstdlib>
+
+namespace der::hub {
+
+void make_app(CLI::App& app, HubOptions& o) {
+    app.description(
+        "der-hub: the headend of a der fleet. Accepts der-agent sessions, keeps the latest telemetry and "
+        "its history, serves the REST API and the control socket, and publishes the live stream.");
+    app.add_option("-c,--config", o.config_path, "The fleet's assets.yaml")
+        ->required()
+        ->envname("DER_CONFIG");
+    app.add_option("--agents", o.agents_ep, "ZeroMQ endpoint agents connect to (ROUTER bind)")
+        ->envname("DER_AGENTS")
+        ->capture_default_str();
+    app.add_option("--control", o.control_ep, "ZeroMQ endpoint of the control socket for the CLIs (ROUTER bind)")
+        ->envname("DER_CONTROL")
+        ->capture_default_str();
+    app.add_option("--stream", o.stream_ep, "ZeroMQ endpoint of the live stream (XPUB bind)")
+        ->envname("DER_STREAM")
+        ->capture_default_str();
+    app.add_option("--http", o.http, "REST API listen address HOST:PORT ('off' disables it)")
+        ->envname("DER_HTTP")
+        ->capture_default_str();
+    app.add_option("--memory-history", o.memory_history_rows,
+                   "Without a database: telemetry rows kept in memory per asset")
+        ->check(CLI::PositiveNumber)
+        ->capture_default_str();
+    app.add_option("--memory-history-age", o.memory_history_age,
+                   "Without a database: age past which in-memory history is dropped (e.g. 24h)")
+        ->capture_default_str();
+    app.add_option("--pending-ttl", o.pending_ttl, "A queued dispatch older than this is never sent")
+        ->capture_default_str();
+    app.add_option("--ack-timeout", o.ack_timeout, "A sent dispatch with no ack by then is failed")
+        ->capture_default_str();
+    app.add_option("--http-threads", o.http_threads, "REST worker threads")
+        ->check(CLI::Range(1, 256))
+        ->capture_default_str();
+    app.add_flag("--show-config", o.show_config, "Print each effective setting and where it came from, then exit");
+    cli::add_common_flags(app, o.log, "der-hub");
+}
+
+std::string describe_config(const CLI::App& app, const HubOptions& o, const std::vector<std::string>& argv) {
+    std::string out;
+    const auto row = [&](const std::string& flag, const std::string& value) {
+        const auto* opt = app.get_option_no_throw(flag);
+        std::string source = "default";
+        bool on_command_line = false;
+        for (const auto& arg : argv)
+            if (arg == flag || arg.rfind(flag + "=", 0) == 0) on_command_line = true;
+        if (on_command_line) {
+            source = "flag";
+        } else if (opt != nullptr && !opt->get_envname().empty() &&
+                   std::getenv(opt->get_envname().c_str()) != nullptr) {
+            source = "environment " + opt->get_envname();
+        }
+        out += fmt::format("{:<22} {:<40} ({})\n", flag.substr(2), value, source);
+    };
+    row("--config", o.config_path);
+    row("--agents", o.agents_ep);
+    row("--control", o.control_ep);
+    row("--stream", o.stream_ep);
+    row("--http", o.http);
+    row("--memory-history", std::to_string(o.memory_history_rows));
+    row("--memory-history-age", o.memory_history_age);
+    row("--pending-ttl", o.pending_ttl);
+    row("--ack-timeout", o.ack_timeout);
+    row("--http-threads", std::to_string(o.http_threads));
+    row("--log-level", o.log.level);
+    row("--log-format", o.log.format);
+    return out;
+}
+
+}  // namespace der::hub

@@ -1,0 +1,430 @@
+// The REST API of der-hub.
+//
+// Implementation details
+// - cpp-httplib with the settings real use needs (DESIGN.md "Known costs"):
+//   TCP_NODELAY, long keep-alive, a worker pool, a 1 MiB body limit.
+// - Every response is JSON; every error is {"error":{"code","message"}}
+//   with 400 (bad query or body), 404 (unknown asset or route), 413 (body
+//   too large), 503 (starting, or the event loop is not answering).
+// - Latest values come from the Snapshot without touching the loop; history
+//   is read by a closure posted to the loop, awaited for at most 5 s.
+// - `{id}` is a UUID or `site/asset`; `age_s` and `stale` are computed at
+//   read time from the hub's own receive time (not the agent's clock).
+#include "rest_server.hpp"
+
+#include "der/json_codec.hpp"
+#include "der/util/log.hpp"
+#include "der/version.hpp"
+
+#include <fmt/core.h>
+#include <httplib.h>
+#include <nlohmann/json.hpp>
+
+#include <charconv>
+#include <future>
+#include <thread>
+
+namespace der::hub {
+
+using nlohmann::json;
+
+namespace {
+
+constexpr std::size_t k_default_limit = 1000;
+constexpr std::size_t k_max_limit = 100'000;
+constexpr std::int64_t k_stalled_ms = 5000;
+
+void send_json(httplib::Response& res, int status, const json& body) {
+    res.status = status;
+    res.set_content(body.dump(-1, ' ', false, json::error_handler_t::replace) + "\n", "application/json");
+}
+
+void send_error(httplib::Response& res, int status, std::string_view code, std::string_view message) {
+    send_json(res, status, json{{"error", {{"code", code}, {"message", message}}}});
+}
+
+json telemetry_json(const AssetView& view, TimestampMs now, double telemetry_s) {
+    json j = *view.latest;
+    j["asset"] = view.asset.qualified_name();
+    const double age_s = static_cast<double>(now - view.latest_received) / 1000.0;
+    j["age_s"] = std::max(0.0, age_s);
+    j["stale"] = age_s > 3.0 * telemetry_s;
+    return j;
+}
+
+json agent_json(const AssetView& view) {
+    json j;
+    j["asset_id"] = view.asset.id;
+    j["asset"] = view.asset.qualified_name();
+    const auto& a = *view.agent;
+    j["instance_id"] = a.instance_id;
+    j["online"] = a.online;
+    j["agent_version"] = a.agent_version;
+    j["connected_at"] = format_rfc3339(a.connected_at);
+    j["last_seen"] = format_rfc3339(a.last_seen);
+    j["buffered"] = a.buffered;
+    return j;
+}
+
+json asset_json(const AssetView& view) {
+    json j = view.asset;
+    j["online"] = view.agent.has_value() && view.agent->online;
+    return j;
+}
+
+/// Parses since/until/limit/cursor of a history query; false after answering 400.
+bool parse_history_query(const httplib::Request& req, httplib::Response& res, HistoryQuery& q) {
+    const TimestampMs now = now_ms();
+    for (const char* key : {"since", "until"}) {
+        if (!req.has_param(key)) continue;
+        auto t = parse_time(req.get_param_value(key), now);
+        if (!t) {
+            send_error(res, 400, "bad_request", fmt::format("{}: {}", key, t.error().message));
+            return false;
+        }
+        (std::string_view(key) == "since" ? q.since : q.until) = *t;
+    }
+    if (req.has_param("limit")) {
+        const auto text = req.get_param_value("limit");
+        std::size_t limit = 0;
+        const auto [p, ec] = std::from_chars(text.data(), text.data() + text.size(), limit);
+        if (ec != std::errc{} || p != text.data() + text.size() || limit == 0 || limit > k_max_limit) {
+            send_error(res, 400, "bad_request",
+                       fmt::format("limit: expected an integer from 1 to {}, got '{}'", k_max_limit, text));
+            return false;
+        }
+        q.limit = limit;
+    } else {
+        q.limit = k_default_limit;
+    }
+    if (req.has_param("cursor")) q.cursor = req.get_param_value("cursor");
+    return true;
+}
+
+std::string next_link(const httplib::Request& req, const std::string& cursor) {
+    std::string link = req.path + "?";
+    for (const auto& [key, value] : req.params) {
+        if (key == "cursor") continue;
+        link += httplib::detail::encode_query_param(key) + "=" + httplib::detail::encode_query_param(value) + "&";
+    }
+    return link + "cursor=" + httplib::detail::encode_query_param(cursor);
+}
+
+/// Prometheus text exposition format 0.0.4.
+std::string prometheus_text(const Snapshot& snap) {
+    std::string out;
+    const auto metric = [&](std::string_view name, std::string_view type, std::string_view help,
+                            std::initializer_list<std::pair<std::string, double>> samples) {
+        out += fmt::format("# HELP {} {}\n# TYPE {} {}\n", name, help, name, type);
+        for (const auto& [labels, value] : samples)
+            out += fmt::format("{}{} {}\n", name, labels.empty() ? "" : "{" + labels + "}", value);
+    };
+    const auto& c = snap.counters;
+    const auto d = [](std::uint64_t v) { return static_cast<double>(v); };
+    metric("der_hub_telemetry_received_total", "counter", "Telemetry messages received from agents.",
+           {{"", d(c.telemetry_received)}});
+    metric("der_hub_telemetry_stored_total", "counter", "Telemetry records stored (new, in order).",
+           {{"", d(c.telemetry_stored)}});
+    metric("der_hub_telemetry_duplicates_total", "counter", "Telemetry records dropped as already held.",
+           {{"", d(c.telemetry_duplicate)}});
+    metric("der_hub_telemetry_gaps_total", "counter",
+           "Telemetry records dropped as out of order (the agent resends them).", {{"", d(c.telemetry_gap)}});
+    metric("der_hub_heartbeats_received_total", "counter", "Heartbeats received from agents.",
+           {{"", d(c.heartbeats_received)}});
+    metric("der_hub_malformed_frames_total", "counter", "Frames dropped because they did not decode, by endpoint.",
+           {{"endpoint=\"agents\"", d(c.malformed_agents)}, {"endpoint=\"control\"", d(c.malformed_control)}});
+    metric("der_hub_refused_messages_total", "counter",
+           "Well-formed messages refused (no session, wrong asset, wrong epoch).", {{"", d(c.refused)}});
+    metric("der_hub_registers_total", "counter", "Register messages received.", {{"", d(c.registers)}});
+    metric("der_hub_rejects_total", "counter", "Registers refused.", {{"", d(c.rejects)}});
+    metric("der_hub_reregisters_sent_total", "counter", "Reregister requests sent to peers without a session.",
+           {{"", d(c.reregisters_sent)}});
+    metric("der_hub_tacks_sent_total", "counter", "Telemetry acknowledgements sent.", {{"", d(c.tacks_sent)}});
+    metric("der_hub_send_failures_total", "counter", "Sends to agents that failed (peer gone or queue full).",
+           {{"", d(c.send_failures)}});
+    metric("der_hub_agents_online", "gauge", "Agents heard from within 3 telemetry intervals.",
+           {{"", d(snap.agents_online)}});
+    metric("der_hub_assets", "gauge", "Assets in the configuration.", {{"", d(snap.assets.size())}});
+    metric("der_hub_history_rows", "gauge", "Telemetry rows held in the in-memory history.",
+           {{"", d(snap.history_rows)}});
+    return out;
+}
+
+}  // namespace
+
+struct RestServer::Impl {
+    explicit Impl(RestContext c) : ctx(c) {}
+
+    RestContext ctx;
+    httplib::Server server;
+    std::thread thread;
+    int port = 0;
+    bool running = false;
+
+    std::shared_ptr<const Snapshot> snapshot(httplib::Response& res) {
+        auto snap = ctx.snapshots.get();
+        if (!snap) send_error(res, 503, "starting", "the hub is starting");
+        return snap;
+    }
+
+    const AssetView* asset_or_404(const Snapshot& snap, const std::string& id, httplib::Response& res) {
+        const AssetView* view = snap.find(id);
+        if (view == nullptr)
+            send_error(res, 404, "not_found", fmt::format("no asset '{}' (give its UUID or site/asset name)", id));
+        return view;
+    }
+
+    /// Runs `task` on the loop thread and waits for its result.
+    template <class T>
+    std::optional<T> on_loop(std::function<T()> task) {
+        auto promise = std::make_shared<std::promise<T>>();
+        auto future = promise->get_future();
+        if (!ctx.mailbox.post([promise, task = std::move(task)] { promise->set_value(task()); }))
+            return std::nullopt;
+        if (future.wait_for(std::chrono::seconds(5)) != std::future_status::ready) return std::nullopt;
+        return future.get();
+    }
+
+    void routes();
+};
+
+void RestServer::Impl::routes() {
+    server.Get("/health", [this](const httplib::Request&, httplib::Response& res) {
+        const std::int64_t now = mono_ms();
+        const bool ready = ctx.health.ready.load();
+        const std::int64_t since_turn = now - ctx.health.last_turn_mono.load();
+        auto snap = ctx.snapshots.get();
+        json j;
+        j["version"] = version();
+        j["uptime_s"] = static_cast<double>(now - ctx.health.started_mono.load()) / 1000.0;
+        j["transport"] = "plaintext";
+        j["history"] = "memory";
+        j["agents_online"] = snap ? snap->agents_online : 0;
+        j["assets"] = snap ? snap->assets.size() : 0;
+        j["loop_turn_age_ms"] = since_turn;
+        int status = 200;
+        if (!ready || !snap) {
+            j["status"] = "starting";
+            status = 503;
+        } else if (since_turn > k_stalled_ms) {
+            j["status"] = "stalled";
+            status = 503;
+        } else {
+            j["status"] = "ok";
+        }
+        send_json(res, status, j);
+    });
+
+    server.Get("/metrics", [this](const httplib::Request&, httplib::Response& res) {
+        auto snap = snapshot(res);
+        if (!snap) return;
+        res.set_content(prometheus_text(*snap), "text/plain; version=0.0.4; charset=utf-8");
+    });
+
+    server.Get("/sites", [this](const httplib::Request&, httplib::Response& res) {
+        auto snap = snapshot(res);
+        if (!snap) return;
+        json out = json::array();
+        for (const auto& site : snap->sites) {
+            json j;
+            j["id"] = site.id;
+            j["name"] = site.name;
+            j["timezone"] = site.timezone.empty() ? json(nullptr) : json(site.timezone);
+            json assets = json::array();
+            for (const auto& a : site.assets) assets.push_back(json{{"id", a.id}, {"name", a.name}});
+            j["assets"] = std::move(assets);
+            out.push_back(std::move(j));
+        }
+        send_json(res, 200, out);
+    });
+
+    server.Get("/assets", [this](const httplib::Request& req, httplib::Response& res) {
+        auto snap = snapshot(res);
+        if (!snap) return;
+        const std::string site = req.has_param("site") ? req.get_param_value("site") : "";
+        json out = json::array();
+        bool site_known = site.empty();
+        for (const auto& view : snap->assets) {
+            if (!site.empty() && view.asset.site_name != site && view.asset.site_id.to_string() != site) continue;
+            site_known = true;
+            out.push_back(asset_json(view));
+        }
+        if (!site_known) return send_error(res, 404, "not_found", fmt::format("no site '{}'", site));
+        send_json(res, 200, out);
+    });
+
+    server.Get(R"(/assets/([^/]+(?:/[^/]+)?))", [this](const httplib::Request& req, httplib::Response& res) {
+        auto snap = snapshot(res);
+        if (!snap) return;
+        if (const auto* view = asset_or_404(*snap, req.matches[1], res)) send_json(res, 200, asset_json(*view));
+    });
+
+    server.Get("/agents", [this](const httplib::Request&, httplib::Response& res) {
+        auto snap = snapshot(res);
+        if (!snap) return;
+        json out = json::array();
+        for (const auto& view : snap->assets)
+            if (view.agent) out.push_back(agent_json(view));
+        send_json(res, 200, out);
+    });
+
+    server.Get("/telemetry", [this](const httplib::Request&, httplib::Response& res) {
+        auto snap = snapshot(res);
+        if (!snap) return;
+        const TimestampMs now = now_ms();
+        json out = json::array();
+        for (const auto& view : snap->assets)
+            if (view.latest) out.push_back(telemetry_json(view, now, snap->telemetry_s));
+        send_json(res, 200, out);
+    });
+
+    server.Get(R"(/telemetry/([^/]+(?:/[^/]+)?)/history)", [this](const httplib::Request& req,
+                                                                  httplib::Response& res) {
+        auto snap = snapshot(res);
+        if (!snap) return;
+        const auto* view = asset_or_404(*snap, req.matches[1], res);
+        if (view == nullptr) return;
+        HistoryQuery q;
+        if (!parse_history_query(req, res, q)) return;
+        const Uuid id = view->asset.id;
+        const MemoryHistory& history = ctx.history;
+        auto page = on_loop<Result<HistoryPage<Telemetry>>>([&history, id, q] { return history.telemetry(id, q); });
+        if (!page) return send_error(res, 503, "unavailable", "the hub's event loop did not answer in time");
+        if (!*page) return send_error(res, 400, "bad_request", page->error().message);
+        json rows = json::array();
+        for (const auto& t : (*page)->rows) rows.push_back(t);
+        json out{{"asset_id", id}, {"asset", view->asset.qualified_name()}, {"count", (*page)->rows.size()},
+                 {"rows", std::move(rows)}};
+        out["next"] = (*page)->next.empty() ? json(nullptr) : json(next_link(req, (*page)->next));
+        send_json(res, 200, out);
+    });
+
+    server.Get(R"(/telemetry/([^/]+(?:/[^/]+)?))", [this](const httplib::Request& req, httplib::Response& res) {
+        auto snap = snapshot(res);
+        if (!snap) return;
+        const auto* view = asset_or_404(*snap, req.matches[1], res);
+        if (view == nullptr) return;
+        if (!view->latest)
+            return send_error(res, 404, "no_telemetry",
+                              fmt::format("no telemetry from {} yet", view->asset.qualified_name()));
+        send_json(res, 200, telemetry_json(*view, now_ms(), snap->telemetry_s));
+    });
+
+    server.Get(R"(/heartbeat/([^/]+(?:/[^/]+)?)/history)", [this](const httplib::Request& req,
+                                                                  httplib::Response& res) {
+        auto snap = snapshot(res);
+        if (!snap) return;
+        const auto* view = asset_or_404(*snap, req.matches[1], res);
+        if (view == nullptr) return;
+        HistoryQuery q;
+        if (!parse_history_query(req, res, q)) return;
+        const Uuid id = view->asset.id;
+        const MemoryHistory& history = ctx.history;
+        auto page = on_loop<Result<HistoryPage<Heartbeat>>>([&history, id, q] { return history.heartbeats(id, q); });
+        if (!page) return send_error(res, 503, "unavailable", "the hub's event loop did not answer in time");
+        if (!*page) return send_error(res, 400, "bad_request", page->error().message);
+        json rows = json::array();
+        for (const auto& h : (*page)->rows) rows.push_back(h);
+        json out{{"asset_id", id}, {"asset", view->asset.qualified_name()}, {"count", (*page)->rows.size()},
+                 {"rows", std::move(rows)}};
+        out["next"] = (*page)->next.empty() ? json(nullptr) : json(next_link(req, (*page)->next));
+        send_json(res, 200, out);
+    });
+
+    server.Get(R"(/heartbeat/([^/]+(?:/[^/]+)?))", [this](const httplib::Request& req, httplib::Response& res) {
+        auto snap = snapshot(res);
+        if (!snap) return;
+        const auto* view = asset_or_404(*snap, req.matches[1], res);
+        if (view == nullptr) return;
+        if (!view->heartbeat)
+            return send_error(res, 404, "no_heartbeat",
+                              fmt::format("no heartbeat from {} yet", view->asset.qualified_name()));
+        json j = *view->heartbeat;
+        j["asset"] = view->asset.qualified_name();
+        send_json(res, 200, j);
+    });
+
+    server.set_error_handler([](const httplib::Request& req, httplib::Response& res) {
+        if (!res.body.empty()) return;  // a handler already answered
+        if (res.status == 404)
+            send_error(res, 404, "not_found", fmt::format("no route {} {}", req.method, req.path));
+        else if (res.status == 413)
+            send_error(res, 413, "too_large", "request body too large");
+        else
+            send_error(res, res.status, "error", fmt::format("HTTP {}", res.status));
+    });
+    server.set_exception_handler([](const httplib::Request&, httplib::Response& res, std::exception_ptr ep) {
+        std::string what = "unknown";
+        try {
+            std::rethrow_exception(ep);
+        } catch (const std::exception& e) {
+            what = e.what();
+        } catch (...) {
+        }
+        log::error("rest: handler failed: {}", what);
+        send_error(res, 500, "internal", "internal error");
+    });
+}
+
+RestServer::RestServer(RestContext context) : m_impl(std::make_unique<Impl>(context)) {}
+
+RestServer::~RestServer() { stop(); }
+
+Result<void> RestServer::start(const std::string& address) {
+    auto& s = m_impl->server;
+    const auto colon = address.rfind(':');
+    if (colon == std::string::npos)
+        return fail(Errc::invalid_argument, fmt::format("--http: expected HOST:PORT, got '{}'", address));
+    std::string host = address.substr(0, colon);
+    if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+    int port = 0;
+    const auto port_text = std::string_view(address).substr(colon + 1);
+    const auto [p, ec] = std::from_chars(port_text.data(), port_text.data() + port_text.size(), port);
+    if (ec != std::errc{} || p != port_text.data() + port_text.size() || port < 0 || port > 65535)
+        return fail(Errc::invalid_argument, fmt::format("--http: bad port in '{}'", address));
+
+    const std::size_t threads = m_impl->ctx.threads;
+    s.new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
+    s.set_tcp_nodelay(true);
+    s.set_keep_alive_max_count(100'000);
+    s.set_keep_alive_timeout(30);
+    s.set_read_timeout(10, 0);
+    s.set_write_timeout(10, 0);
+    s.set_payload_max_length(1 << 20);
+    m_impl->routes();
+
+    if (port == 0) {
+        m_impl->port = s.bind_to_any_port(host);
+        if (m_impl->port <= 0)
+            return fail(Errc::unavailable, fmt::format("cannot bind the REST address {}", address));
+    } else {
+        if (!s.bind_to_port(host, port))
+            return fail(Errc::unavailable, fmt::format("cannot bind the REST address {}: {}", address,
+                                                       std::strerror(errno)));
+        m_impl->port = port;
+    }
+    m_impl->running = true;
+    m_impl->thread = std::thread([this] { m_impl->server.listen_after_bind(); });
+    log::info("rest: listening on http://{}:{}", host, m_impl->port);
+    return {};
+}
+
+void RestServer::stop() {
+    if (!m_impl || !m_impl->running) return;
+    m_impl->server.stop();
+    if (m_impl->thread.joinable()) m_impl->thread.join();
+    m_impl->running = false;
+}
+
+int RestServer::port() const { return m_impl->port; }
+
+const AssetView* Snapshot::find(std::string_view id_or_name) const {
+    if (auto id = Uuid::parse(id_or_name)) {
+        const auto it = by_id.find(*id);
+        return it == by_id.end() ? nullptr : &assets[it->second];
+    }
+    const auto it = by_name.find(std::string(id_or_name));
+    return it == by_name.end() ? nullptr : &assets[it->second];
+}
+
+}  // namespace der::hub

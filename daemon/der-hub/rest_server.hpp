@@ -1,0 +1,42 @@
+#pragma once
+/// The REST API of der-hub (docs/rest.md). cpp-httplib stays in the .cpp.
+/// Reads come from the published Snapshot; anything that needs loop-owned
+/// state (history) is posted to the loop's Mailbox and awaited.
+
+#include "mailbox.hpp"
+#include "memory_history.hpp"
+#include "snapshot.hpp"
+
+#include <memory>
+#include <string>
+
+namespace der::hub {
+
+struct RestContext {
+    SnapshotHolder& snapshots;
+    LoopHealth& health;
+    Mailbox& mailbox;
+    const MemoryHistory& history;  ///< touched only inside tasks run by the loop
+    std::size_t threads = 8;
+};
+
+class RestServer {
+public:
+    explicit RestServer(RestContext context);
+    ~RestServer();
+    RestServer(const RestServer&) = delete;
+    RestServer& operator=(const RestServer&) = delete;
+
+    /// Binds `host:port` (port 0 = any free port) and starts serving on
+    /// worker threads. Errc::unavailable when the address cannot be bound.
+    Result<void> start(const std::string& address);
+    /// Stops accepting and joins the workers. Idempotent.
+    void stop();
+    [[nodiscard]] int port() const;
+
+private:
+    struct Impl;
+    std::unique_ptr<Impl> m_impl;
+};
+
+}  // namespace der::hub

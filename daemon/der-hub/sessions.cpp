@@ -1,0 +1,127 @@
+#include "sessions.hpp"
+
+#include <fmt/core.h>
+
+namespace der::hub {
+
+RegisterOutcome SessionTable::on_register(const std::string& routing_id, const wire::Register& reg,
+                                          std::int64_t now_mono, TimestampMs now_wall, std::int64_t held_ms) {
+    RegisterOutcome out;
+    if (reg.proto != k_protocol_version) {
+        out.reject = {"bad_protocol", fmt::format("protocol {} not supported; this hub speaks {}", reg.proto,
+                                                  k_protocol_version)};
+        return out;
+    }
+    if (auto it = m_sessions.find(reg.asset_id); it != m_sessions.end()) {
+        Session& held = it->second;
+        if (held.instance_id != reg.instance_id) {
+            const std::int64_t silent_ms = now_mono - held.last_seen_mono;
+            if (silent_ms < held_ms) {
+                out.reject = {"asset_held",
+                              fmt::format("asset {} is held by agent instance {} (heard {} ms ago); retry "
+                                          "after it has been silent for {} ms",
+                                          reg.asset_id.to_string(), held.instance_id.to_string(), silent_ms,
+                                          held_ms)};
+                return out;
+            }
+            out.replaced_other_instance = true;
+        }
+        if (held.routing_id != routing_id) m_routes.erase(held.routing_id);
+        m_sessions.erase(it);
+    }
+    // A routing id belongs to one session; a peer re-registering for another asset drops the old one.
+    if (auto route = m_routes.find(routing_id); route != m_routes.end()) {
+        m_sessions.erase(route->second);
+        m_routes.erase(route);
+    }
+
+    Session s;
+    s.asset_id = reg.asset_id;
+    s.instance_id = reg.instance_id;
+    s.routing_id = routing_id;
+    s.agent_version = reg.agent_version;
+    s.epoch = reg.epoch;
+    s.connected_at = now_wall;
+    s.last_seen_wall = now_wall;
+    s.last_seen_mono = now_mono;
+    m_routes[routing_id] = reg.asset_id;
+
+    auto& epoch = m_epochs[reg.asset_id];
+    if (epoch.epoch != reg.epoch) epoch = EpochState{reg.epoch, std::nullopt};
+    out.ack_seq = epoch.acked;
+    out.admitted = true;
+    m_sessions.emplace(reg.asset_id, std::move(s));
+    return out;
+}
+
+Session* SessionTable::by_route(const std::string& routing_id) {
+    const auto it = m_routes.find(routing_id);
+    if (it == m_routes.end()) return nullptr;
+    return by_asset(it->second);
+}
+
+Session* SessionTable::by_asset(const Uuid& asset_id) {
+    const auto it = m_sessions.find(asset_id);
+    return it == m_sessions.end() ? nullptr : &it->second;
+}
+
+const Session* SessionTable::by_asset(const Uuid& asset_id) const {
+    const auto it = m_sessions.find(asset_id);
+    return it == m_sessions.end() ? nullptr : &it->second;
+}
+
+bool SessionTable::touch(Session& s, std::int64_t now_mono, TimestampMs now_wall) {
+    s.last_seen_mono = now_mono;
+    s.last_seen_wall = now_wall;
+    const bool came_back = !s.online;
+    s.online = true;
+    return came_back;
+}
+
+TelemetryOutcome SessionTable::on_telemetry(Session& s, const Telemetry& t) {
+    if (t.asset_id != s.asset_id) return TelemetryOutcome::wrong_asset;
+    if (t.epoch != s.epoch) return TelemetryOutcome::wrong_epoch;
+    auto& epoch = m_epochs[s.asset_id];
+    if (epoch.epoch != t.epoch) epoch = EpochState{t.epoch, std::nullopt};
+    if (epoch.acked) {
+        if (t.seq <= *epoch.acked) return TelemetryOutcome::duplicate;
+        if (t.seq != *epoch.acked + 1) return TelemetryOutcome::gap;
+    }
+    // Nothing held of this epoch yet: the first record seen starts it (the
+    // agent resends from its oldest unacknowledged record).
+    epoch.acked = t.seq;
+    return TelemetryOutcome::stored;
+}
+
+std::optional<std::uint64_t> SessionTable::acked(const Session& s) const {
+    const auto it = m_epochs.find(s.asset_id);
+    if (it == m_epochs.end() || it->second.epoch != s.epoch) return std::nullopt;
+    return it->second.acked;
+}
+
+std::vector<Uuid> SessionTable::sweep_offline(std::int64_t now_mono, std::int64_t timeout_ms) {
+    std::vector<Uuid> gone;
+    for (auto& [id, s] : m_sessions) {
+        if (s.online && now_mono - s.last_seen_mono > timeout_ms) {
+            s.online = false;
+            gone.push_back(id);
+        }
+    }
+    return gone;
+}
+
+void SessionTable::drop_asset(const Uuid& asset_id) {
+    if (auto it = m_sessions.find(asset_id); it != m_sessions.end()) {
+        m_routes.erase(it->second.routing_id);
+        m_sessions.erase(it);
+    }
+    m_epochs.erase(asset_id);
+}
+
+std::size_t SessionTable::online_count() const {
+    std::size_t n = 0;
+    for (const auto& [id, s] : m_sessions) n += s.online ? 1 : 0;
+    return n;
+}
+
+}  // namespace der::hub

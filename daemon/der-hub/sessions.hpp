@@ -1,0 +1,86 @@
+#pragma once
+/// Agent sessions of the hub (DESIGN.md, "ZeroMQ facts"): keyed by asset and
+/// instance, never by ZeroMQ routing id (a reconnecting DEALER arrives with a
+/// new one). Pure bookkeeping, no sockets: owned by the event loop thread.
+///
+/// Exactly-once: telemetry is keyed by (asset, epoch, seq). Per asset the
+/// table remembers the epoch it last heard and the highest contiguous `seq`
+/// stored of it (`acked`), across sessions, so a reconnecting agent resumes
+/// where it left off. Records are taken strictly in order (go-back-N): a
+/// `seq` at or below `acked` is a duplicate, one past `acked + 1` a gap the
+/// agent will fill by resending.
+
+#include "der/model.hpp"
+#include "der/wire_messages.hpp"
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+namespace der::hub {
+
+struct Session {
+    Uuid asset_id;
+    Uuid instance_id;
+    std::string routing_id;
+    std::string agent_version;
+    Uuid epoch;
+    TimestampMs connected_at = 0;
+    TimestampMs last_seen_wall = 0;
+    std::int64_t last_seen_mono = 0;
+    bool online = true;
+    std::uint64_t buffered = 0;  ///< from the last heartbeat
+    std::int64_t last_tack_mono = -1'000'000;
+    bool tack_due = false;
+};
+
+struct RegisterOutcome {
+    bool admitted = false;
+    wire::Reject reject;                   ///< when not admitted
+    std::optional<std::uint64_t> ack_seq;  ///< when admitted
+    bool replaced_other_instance = false;
+};
+
+enum class TelemetryOutcome { stored, duplicate, gap, wrong_asset, wrong_epoch };
+
+class SessionTable {
+public:
+    /// `held_ms`: how long a silent holder still keeps its asset from another instance.
+    RegisterOutcome on_register(const std::string& routing_id, const wire::Register& reg, std::int64_t now_mono,
+                                TimestampMs now_wall, std::int64_t held_ms);
+
+    [[nodiscard]] Session* by_route(const std::string& routing_id);
+    [[nodiscard]] Session* by_asset(const Uuid& asset_id);
+    [[nodiscard]] const Session* by_asset(const Uuid& asset_id) const;
+
+    /// Marks the session heard from now; returns true when it came back online.
+    bool touch(Session& s, std::int64_t now_mono, TimestampMs now_wall);
+
+    /// Decides whether `t` is stored; on `stored`, advances `acked`.
+    TelemetryOutcome on_telemetry(Session& s, const Telemetry& t);
+
+    /// The highest contiguous seq stored of the session's epoch (nil: none yet).
+    [[nodiscard]] std::optional<std::uint64_t> acked(const Session& s) const;
+
+    /// Sessions silent for longer than `timeout_ms` go offline; returns their assets.
+    std::vector<Uuid> sweep_offline(std::int64_t now_mono, std::int64_t timeout_ms);
+
+    /// Forget an asset entirely (removed from the configuration).
+    void drop_asset(const Uuid& asset_id);
+
+    [[nodiscard]] const std::unordered_map<Uuid, Session>& all() const { return m_sessions; }
+    [[nodiscard]] std::size_t online_count() const;
+
+private:
+    struct EpochState {
+        Uuid epoch;
+        std::optional<std::uint64_t> acked;
+    };
+    std::unordered_map<Uuid, Session> m_sessions;         // by asset
+    std::unordered_map<std::string, Uuid> m_routes;       // routing id -> asset
+    std::unordered_map<Uuid, EpochState> m_epochs;        // by asset, outlives sessions
+};
+
+}  // namespace der::hub

@@ -1,0 +1,167 @@
+#pragma once
+/// The der-agent session logic (DESIGN.md, "Wire protocol v1"), free of
+/// sockets: `AgentCore` turns events (connected, disconnected, a decoded
+/// message, time passing) into calls on its Adapter and messages handed to a
+/// non-blocking send function. The socket loop (agent_loop.hpp) feeds it; the
+/// tests feed it by hand with a der::FakeClock.
+///
+/// Every timer runs on the monotonic clock (Clock::mono_ms); the wall clock
+/// (Clock::now_ms) only stamps records. Single-threaded: one loop owns it.
+
+#include "adapter.hpp"
+#include "telemetry_ring.hpp"
+
+#include "der/model.hpp"
+#include "der/util/time.hpp"
+#include "der/wire_messages.hpp"
+
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace der::agent {
+
+/// What the agent does with its setpoint when it has not heard from its hub
+/// for `hub_timeout_s`: keep it (a dispatch still ends with its duration), or
+/// go to 0 MW and drop the dispatch.
+enum class HubLoss { hold, zero };
+
+struct AgentSettings {
+    Asset asset;  ///< id, site, local limits, initial SOC
+    double tick_s = 1.0;
+    double telemetry_s = 4.0;   ///< until a welcome says otherwise
+    double heartbeat_s = 30.0;  ///< until a welcome says otherwise
+    std::size_t buffer_records = 10'000;
+    HubLoss on_hub_loss = HubLoss::hold;
+    double hub_timeout_s = 60.0;
+};
+
+/// Sends one message without blocking. false = not sent (no connected peer,
+/// high-water mark): the caller keeps what it has and tries again later.
+using SendFn = std::function<bool(const wire::AgentMessage&)>;
+
+class AgentCore {
+public:
+    static constexpr std::int64_t k_register_retry_ms = 2'000;     ///< sent, no answer
+    static constexpr std::int64_t k_register_fast_retry_ms = 100;  ///< send failed
+    static constexpr std::int64_t k_register_after_reject_ms = 10'000;
+    static constexpr std::int64_t k_send_retry_ms = 100;  ///< telemetry send blocked
+    static constexpr std::int64_t k_state_log_ms = 60'000;
+    static constexpr std::int64_t k_bad_frame_log_ms = 60'000;
+
+    /// `adapter` and `clock` must outlive the core.
+    AgentCore(AgentSettings settings, Adapter& adapter, const Clock& clock, SendFn send);
+
+    // --- events ---------------------------------------------------------
+    /// The connection to the hub is up (handshake done): register.
+    void on_connected(std::string_view endpoint = {});
+    /// The connection is gone, and with it the session until the next welcome.
+    void on_disconnected(std::string_view endpoint = {});
+    void on_message(const wire::AgentMessage& message);
+    /// A frame that did not decode: counted, logged at most once a minute.
+    void on_bad_frame(std::string_view what);
+    /// Runs every timer that is due: device tick, telemetry, heartbeat,
+    /// register retries, dispatch end, go-back-N, hub loss, state log.
+    void run_timers();
+    /// The monotonic time at which run_timers next has something to do.
+    [[nodiscard]] std::int64_t next_deadline_mono_ms() const;
+
+    // --- observers --------------------------------------------------------
+    [[nodiscard]] bool welcomed() const { return m_welcomed; }
+    [[nodiscard]] bool connected() const { return m_connected; }
+    [[nodiscard]] bool hub_lost() const { return m_hub_lost; }
+    [[nodiscard]] bool has_state() const { return m_have_state; }
+    [[nodiscard]] const TelemetryRing& ring() const { return m_ring; }
+    [[nodiscard]] std::uint64_t last_seq() const { return m_last_seq; }
+    [[nodiscard]] const Uuid& epoch() const { return m_epoch; }
+    [[nodiscard]] const Uuid& instance_id() const { return m_instance_id; }
+    [[nodiscard]] double telemetry_s() const { return m_telemetry_ms / 1000.0; }
+    [[nodiscard]] double heartbeat_s() const { return m_heartbeat_ms / 1000.0; }
+    [[nodiscard]] const BessLimits& limits_in_force() const { return m_limits; }
+    [[nodiscard]] std::optional<Uuid> dispatch_id() const;
+    /// Seconds left of the dispatch in force; nil when none or open-ended.
+    [[nodiscard]] std::optional<double> dispatch_remaining_s() const;
+    [[nodiscard]] std::uint64_t bad_frames() const { return m_bad_frames; }
+    /// The register message as it would be sent now.
+    [[nodiscard]] wire::Register make_register() const;
+
+    /// One info line with the device, ring and session state.
+    void log_state() const;
+
+private:
+    struct DispatchInForce {
+        Uuid id;
+        double mw = 0.0;
+        std::optional<std::int64_t> end_mono_ms;  ///< nil = until replaced
+    };
+
+    void send_register(std::int64_t now);
+    void handle(const wire::Welcome& welcome, std::int64_t now);
+    void handle(const wire::Reject& reject, std::int64_t now);
+    void handle(const wire::Tack& tack, std::int64_t now);
+    void handle(const Setpoint& setpoint, std::int64_t now);
+    void handle_reregister(std::int64_t now);
+
+    void apply_dispatch(const Setpoint& setpoint, std::int64_t now);
+    /// Ends the dispatch in force (duration over, hub loss): 0 MW.
+    void end_dispatch(std::int64_t now, std::string_view why);
+    void send_ack(const Uuid& dispatch_id, wire::AckStatus status, std::string reason);
+    [[nodiscard]] bool dispatch_ended_here(const Uuid& id) const;
+
+    /// Integrates the device up to `now` (monotonic dt since the last step).
+    void advance_device(std::int64_t now);
+    void produce_telemetry(std::int64_t now);
+    void send_heartbeat(std::int64_t now);
+    /// Sends ring records in seq order while welcomed and the window allows.
+    void pump(std::int64_t now);
+
+    AgentSettings m_settings;
+    Adapter& m_adapter;
+    const Clock& m_clock;
+    SendFn m_send;
+
+    Uuid m_instance_id;
+    Uuid m_epoch;
+    std::uint64_t m_last_seq = 0;
+    TelemetryRing m_ring;
+    BessLimits m_limits;  ///< in force: local, or the stricter of local and the hub's
+    Uuid m_site_id;
+
+    std::int64_t m_start_mono_ms;
+    std::int64_t m_tick_ms;
+    std::int64_t m_telemetry_ms;
+    std::int64_t m_heartbeat_ms;
+    std::int64_t m_hub_timeout_ms;
+
+    bool m_connected = false;
+    bool m_welcomed = false;
+    bool m_have_state = false;  ///< false until the first welcome
+    bool m_rejected = false;
+    bool m_hub_lost = false;
+    bool m_send_blocked = false;
+
+    std::int64_t m_last_step_mono_ms;
+    std::int64_t m_next_tick_ms;
+    std::int64_t m_next_telemetry_ms;
+    std::int64_t m_next_heartbeat_ms;
+    std::int64_t m_next_register_ms;
+    std::int64_t m_next_state_log_ms;
+    std::int64_t m_last_heard_mono_ms;
+
+    std::optional<DispatchInForce> m_dispatch;
+    std::deque<Uuid> m_ended_dispatches;  ///< recent ones, never re-applied
+
+    std::uint64_t m_bad_frames = 0;
+    std::uint64_t m_bad_frames_unlogged = 0;
+    std::optional<std::int64_t> m_bad_frame_logged_ms;
+    std::uint64_t m_drops_logged = 0;
+    std::optional<std::int64_t> m_drop_logged_ms;
+};
+
+/// Seconds to whole milliseconds (at least 1), for timers.
+std::int64_t to_ms(double seconds);
+
+}  // namespace der::agent

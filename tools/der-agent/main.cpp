@@ -1,0 +1,168 @@
+// der-agent: one battery's edge agent. Parses flags and runs der_agent_core.
+
+#include "agent_loop.hpp"
+#include "asset_source.hpp"
+#include "cli.hpp"
+
+#include "der/util/log.hpp"
+#include "der/util/time.hpp"
+
+#include <CLI/CLI.hpp>
+
+#include <optional>
+#include <string>
+
+namespace {
+
+const std::string k_program = "der-agent";
+
+struct Options {
+    der::cli::LogOptions log;
+    std::string hub = der::cli::k_default_hub;
+    std::string asset;
+    std::string config;
+    std::optional<double> capacity_mwh;
+    std::optional<double> max_mw;
+    std::optional<double> min_mw;
+    double ramp_mw_per_s = 0.0;
+    double efficiency = 0.9;
+    double soc_min_pct = 0.0;
+    double soc_max_pct = 100.0;
+    double initial_soc_pct = 50.0;
+    std::string adapter;  ///< empty = the config's, else sim
+    std::string tick = "1s";
+    std::string telemetry_interval = "4s";
+    std::size_t buffer = 10'000;
+    std::string on_hub_loss = "hold";
+    std::string hub_timeout = "60s";
+};
+
+/// A CLI11 check for durations as der::parse_duration reads them, > 0.
+CLI::Validator positive_duration() {
+    return CLI::Validator(
+        [](const std::string& text) -> std::string {
+            const auto seconds = der::parse_duration(text);
+            if (!seconds) return seconds.error().message;
+            if (!(*seconds > 0.0)) return "must be longer than 0";
+            return {};
+        },
+        "DURATION");
+}
+
+double seconds_of(const std::string& text) {
+    return der::cli::value_or_exit(der::parse_duration(text));
+}
+
+void make_app(CLI::App& app, Options& o) {
+    app.description(
+        "Edge agent of one battery: connects out to der-hub, registers, sends telemetry and heartbeats, "
+        "applies setpoints, and buffers telemetry through hub restarts and network drops.");
+    app.add_option("--hub", o.hub, "The hub's agent endpoint")->envname("DER_HUB")->capture_default_str();
+    app.add_option("--asset", o.asset, "The asset: UUID or site/name")->required();
+    auto* config = app.add_option("--config", o.config, "assets.yaml holding the asset and its limits")
+                       ->check(CLI::ExistingFile);
+    const std::string limits = "Limits (without --config)";
+    app.add_option("--capacity-mwh", o.capacity_mwh,
+                   "Usable energy when full, MWh (required without --config)")
+        ->group(limits)
+        ->excludes(config);
+    app.add_option("--max-mw", o.max_mw, "Discharge limit, MW >= 0 (required without --config)")
+        ->group(limits)
+        ->excludes(config);
+    app.add_option("--min-mw", o.min_mw, "Charge limit, MW <= 0 (required without --config)")
+        ->group(limits)
+        ->excludes(config);
+    app.add_option("--ramp-mw-per-s", o.ramp_mw_per_s, "Ramp limit, MW/s (0 = none)")
+        ->group(limits)
+        ->excludes(config)
+        ->capture_default_str();
+    app.add_option("--efficiency", o.efficiency, "Round-trip efficiency, (0, 1]")
+        ->group(limits)
+        ->excludes(config)
+        ->capture_default_str();
+    app.add_option("--soc-min-pct", o.soc_min_pct, "Discharge stops at this SOC, %")
+        ->group(limits)
+        ->excludes(config)
+        ->capture_default_str();
+    app.add_option("--soc-max-pct", o.soc_max_pct, "Charge stops at this SOC, %")
+        ->group(limits)
+        ->excludes(config)
+        ->capture_default_str();
+    app.add_option("--initial-soc-pct", o.initial_soc_pct, "SOC of the simulated battery at start, %")
+        ->group(limits)
+        ->excludes(config)
+        ->capture_default_str();
+    app.add_option("--adapter", o.adapter, "How to reach the device: sim (default: the config's, else sim)")
+        ->check(CLI::IsMember({"sim"}));
+    app.add_option("--tick", o.tick, "Device tick (sim step) interval")
+        ->check(positive_duration())
+        ->capture_default_str();
+    app.add_option("--telemetry-interval", o.telemetry_interval,
+                   "Telemetry interval until the hub's welcome sets it (default: the config's, else 4s)")
+        ->check(positive_duration());
+    app.add_option("--buffer", o.buffer, "Telemetry records kept until the hub acknowledges them")
+        ->check(CLI::Range(std::size_t{1}, std::size_t{100'000'000}))
+        ->capture_default_str();
+    app.add_option("--on-hub-loss", o.on_hub_loss,
+                   "After --hub-timeout without the hub: hold or zero the setpoint")
+        ->check(CLI::IsMember({"hold", "zero"}))
+        ->capture_default_str();
+    app.add_option("--hub-timeout", o.hub_timeout, "Silence from the hub after which it counts as lost")
+        ->check(positive_duration())
+        ->capture_default_str();
+    der::cli::add_common_flags(app, o.log, k_program);
+}
+
+int run(CLI::App& app, const Options& o) {
+    using der::cli::ExitError;
+    der::cli::apply_log_options(k_program, o.log);
+    auto& signals = der::cli::install_signal_handlers(der::cli::HandleHup::no);
+
+    der::agent::AssetSource source;
+    if (!o.config.empty()) {
+        source = der::cli::value_or_exit(der::agent::asset_from_config(o.config, o.asset));
+    } else {
+        if (!o.capacity_mwh || !o.max_mw || !o.min_mw)
+            throw ExitError(der::cli::usage,
+                            "--capacity-mwh, --max-mw and --min-mw are required without --config");
+        der::BessLimits limits;
+        limits.capacity_mwh = *o.capacity_mwh;
+        limits.max_mw = *o.max_mw;
+        limits.min_mw = *o.min_mw;
+        limits.ramp_mw_per_s = o.ramp_mw_per_s;
+        limits.efficiency = o.efficiency;
+        limits.soc_min_pct = o.soc_min_pct;
+        limits.soc_max_pct = o.soc_max_pct;
+        source = der::cli::value_or_exit(der::agent::asset_from_flags(o.asset, limits, o.initial_soc_pct));
+    }
+
+    const std::string kind = o.adapter.empty() ? source.asset.adapter.kind : o.adapter;
+    if (kind != "sim")
+        throw ExitError(der::cli::config,
+                        "asset " + source.asset.qualified_name() + " uses adapter '" + kind +
+                            "', which this build does not provide (only 'sim'; --adapter sim overrides)");
+
+    der::agent::AgentSettings settings;
+    settings.asset = source.asset;
+    settings.asset.adapter.kind = kind;
+    settings.tick_s = seconds_of(o.tick);
+    settings.telemetry_s = app.count("--telemetry-interval") > 0 ? seconds_of(o.telemetry_interval)
+                                                                 : source.telemetry_s.value_or(4.0);
+    settings.heartbeat_s = source.heartbeat_s.value_or(30.0);
+    settings.buffer_records = o.buffer;
+    settings.on_hub_loss = o.on_hub_loss == "zero" ? der::agent::HubLoss::zero : der::agent::HubLoss::hold;
+    settings.hub_timeout_s = seconds_of(o.hub_timeout);
+
+    const auto adapter = der::agent::make_adapter(kind, settings.asset);
+    der::cli::value_or_exit(der::agent::run_agent(settings, *adapter, o.hub, signals.stop));
+    return der::cli::ok;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    Options options;
+    CLI::App app{k_program};
+    make_app(app, options);
+    return der::cli::run_main(k_program, app, argc, argv, [&] { return run(app, options); });
+}
