@@ -28,25 +28,10 @@ done
 say() { printf '\n==> %s\n' "$*"; }
 
 # --- Debian packages -----------------------------------------------------------
-packages=(build-essential cmake pkg-config ccache git
-  libzmq3-dev cppzmq-dev libmsgpack-cxx-dev libcpp-httplib-dev libcli11-dev
-  libyaml-cpp-dev libpq-dev nlohmann-json3-dev catch2 libfmt-dev libsystemd-dev
-  libmodbus-dev postgresql jq curl procps iproute2)
-missing=()
-for p in "${packages[@]}"; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
-done
-if [ ${#missing[@]} -gt 0 ]; then
-  if [ $install -eq 0 ]; then
-    echo "tests/run.sh: missing Debian packages: ${missing[*]}" >&2
-    exit 69
-  fi
-  say "installing ${missing[*]}"
-  sudo_cmd=()
-  [ "$(id -u)" -eq 0 ] || sudo_cmd=(sudo)
-  export DEBIAN_FRONTEND=noninteractive
-  "${sudo_cmd[@]}" apt-get update -qq
-  "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" </dev/null
+if [ $install -eq 1 ]; then
+  "$repo/scripts/install-deps.sh"
+else
+  "$repo/scripts/install-deps.sh" --check
 fi
 
 export CCACHE_DIR=${CCACHE_DIR:-$HOME/.cache/ccache}

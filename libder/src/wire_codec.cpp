@@ -7,7 +7,7 @@
 // Encoders always write every key, in declaration order, so a map's size is
 // fixed per type (Dispatch.state_at excepted, see below).
 //
-//   UUID        bin 8 of exactly 16 bytes. Decoders also accept the canonical
+//   UUID        bin of exactly 16 bytes (c4 10 ...). Decoders also accept the canonical
 //               36-character string.
 //   timestamp   int64 Unix milliseconds (TimestampMs), smallest int encoding.
 //   double      float64 always. Decoders accept any msgpack int or float.

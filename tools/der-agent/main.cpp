@@ -59,8 +59,8 @@ void make_app(CLI::App& app, Options& o) {
         "applies setpoints, and buffers telemetry through hub restarts and network drops.");
     app.add_option("--hub", o.hub, "The hub's agent endpoint")->envname("DER_HUB")->capture_default_str();
     app.add_option("--asset", o.asset, "The asset: UUID or site/name")->required();
-    auto* config = app.add_option("--config", o.config, "assets.yaml holding the asset and its limits")
-                       ->check(CLI::ExistingFile);
+    // No CLI::ExistingFile: the loader's error names the file and exits 66.
+    auto* config = app.add_option("--config", o.config, "assets.yaml holding the asset and its limits");
     const std::string limits = "Limits (without --config)";
     app.add_option("--capacity-mwh", o.capacity_mwh,
                    "Usable energy when full, MWh (required without --config)")
@@ -162,7 +162,7 @@ int run(CLI::App& app, const Options& o) {
 
 int main(int argc, char** argv) {
     Options options;
-    CLI::App app{k_program};
+    CLI::App app{"", k_program};
     make_app(app, options);
     return der::cli::run_main(k_program, app, argc, argv, [&] { return run(app, options); });
 }
