@@ -16,8 +16,9 @@
 //   list is flushed at most once per session per 50 ms.
 #include "hub.hpp"
 
-#include "memory_history.hpp"
+#include "dispatch_book.hpp"
 #include "mailbox.hpp"
+#include "memory_history.hpp"
 #include "rest_server.hpp"
 #include "sessions.hpp"
 #include "snapshot.hpp"
@@ -76,8 +77,11 @@ public:
         : m_options(options),
           m_signals(signals),
           m_history(options.memory_history_rows, seconds_or_exit("--memory-history-age", options.memory_history_age)),
+          m_dispatches(seconds_or_exit("--pending-ttl", options.pending_ttl),
+                       seconds_or_exit("--ack-timeout", options.ack_timeout)),
           m_ctx(1),
-          m_agents(m_ctx, zmq::socket_type::router) {
+          m_agents(m_ctx, zmq::socket_type::router),
+          m_stream(m_ctx, zmq::socket_type::xpub) {
         set_fleet(std::move(loaded.fleet));
     }
 
@@ -91,6 +95,13 @@ private:
     void on_register(const std::string& route, const wire::Register& reg);
     void on_telemetry(const std::string& route, const Telemetry& t);
     void on_heartbeat(const std::string& route, const Heartbeat& h);
+    void on_ack(const std::string& route, const wire::Ack& ack);
+    Result<Dispatch> create_dispatch(const DispatchCommand& command);
+    void deliver(const Uuid& dispatch_id);
+    void publish_dispatch_changes();
+    void publish_stream(const std::string& topic, const std::string& body);
+    void drain_stream();
+    [[nodiscard]] Now now() const { return Now{m_clock.now_ms(), m_clock.mono_ms()}; }
     Session* session_or_reregister(const std::string& route);
     bool send_agent(const std::string& route, const wire::AgentMessage& message);
     void flush_tacks(std::int64_t now);
@@ -124,6 +135,8 @@ private:
     std::unordered_map<Uuid, const Asset*> m_assets;  // into m_fleet
     SessionTable m_sessions;
     MemoryHistory m_history;
+    DispatchBook m_dispatches;
+    std::vector<Uuid> m_changed;  // dispatches whose state changed this turn
     std::unordered_map<Uuid, Live> m_live;
     HubCounters m_counters;
     Mailbox m_mailbox;
@@ -132,6 +145,8 @@ private:
     std::unique_ptr<RestServer> m_rest;
     zmq::context_t m_ctx;
     zmq::socket_t m_agents;
+    zmq::socket_t m_stream;
+    std::size_t m_subscriptions = 0;
     std::vector<Uuid> m_tack_due;
     std::unordered_map<std::string, std::int64_t> m_peer_log;  // routing id -> last log (mono)
     std::unordered_map<std::string, std::int64_t> m_reregistered;  // routing id -> last reregister (mono)
@@ -162,9 +177,34 @@ void Hub::bind_sockets() {
     }
     log::info("agents: listening on {}", m_agents.get(zmq::sockopt::last_endpoint));
 
+    // The live stream: a slow subscriber loses messages at its high-water
+    // mark (XPUB drops), it never slows the loop. The welcome message tells
+    // a subscriber that its subscriptions are in place.
+    m_stream.set(zmq::sockopt::linger, 0);
+    m_stream.set(zmq::sockopt::sndhwm, 10'000);
+    m_stream.set(zmq::sockopt::xpub_welcome_msg, "welcome");
+    try {
+        m_stream.bind(m_options.stream_ep);
+    } catch (const zmq::error_t& e) {
+        throw cli::ExitError(cli::unavailable,
+                             fmt::format("cannot bind the stream endpoint {}: {}", m_options.stream_ep, e.what()));
+    }
+    log::info("stream: publishing on {}", m_stream.get(zmq::sockopt::last_endpoint));
+
     if (m_options.http != "off" && !m_options.http.empty()) {
+        LoopApi api;
+        api.create_dispatch = [this](const DispatchCommand& c) { return create_dispatch(c); };
+        api.find_dispatch = [this](const Uuid& id) -> std::optional<Dispatch> {
+            const Dispatch* d = m_dispatches.find(id);
+            return d != nullptr ? std::optional<Dispatch>(*d) : std::nullopt;
+        };
+        api.dispatch_history = [this](const DispatchQuery& q) {
+            return m_dispatches.history(q.asset_id, q.since, q.until, q.state, q.limit);
+        };
+        api.telemetry_history = [this](const Uuid& id, const HistoryQuery& q) { return m_history.telemetry(id, q); };
+        api.heartbeat_history = [this](const Uuid& id, const HistoryQuery& q) { return m_history.heartbeats(id, q); };
         m_rest = std::make_unique<RestServer>(
-            RestContext{m_snapshots, m_health, m_mailbox, m_history, m_options.http_threads});
+            RestContext{m_snapshots, m_health, m_mailbox, std::move(api), m_options.http_threads});
         if (auto started = m_rest->start(m_options.http); !started)
             throw cli::ExitError(cli::unavailable, started.error().message);
     }
@@ -191,15 +231,19 @@ int Hub::run() {
         zmq::pollitem_t items[] = {
             {m_agents.handle(), 0, ZMQ_POLLIN, 0},
             {nullptr, m_mailbox.fd(), ZMQ_POLLIN, 0},
+            {m_stream.handle(), 0, ZMQ_POLLIN, 0},
         };
         try {
-            zmq::poll(items, 2, std::chrono::milliseconds(timeout));
+            zmq::poll(items, 3, std::chrono::milliseconds(timeout));
         } catch (const zmq::error_t& e) {
             if (e.num() != EINTR) throw;
         }
         if ((items[0].revents & ZMQ_POLLIN) != 0) drain_agents();
         if ((items[1].revents & ZMQ_POLLIN) != 0) m_mailbox.run_pending();
+        if ((items[2].revents & ZMQ_POLLIN) != 0) drain_stream();
 
+        m_dispatches.tick(this->now(), m_changed);
+        publish_dispatch_changes();
         now = m_clock.mono_ms();
         flush_tacks(now);
         if (now - m_last_sweep >= k_sweep_interval_ms) sweep(now);
@@ -272,6 +316,7 @@ void Hub::on_agent_frames(std::vector<zmq::message_t>& frames) {
                    [&](const wire::Register& m) { on_register(route, m); },
                    [&](const Telemetry& m) { on_telemetry(route, m); },
                    [&](const Heartbeat& m) { on_heartbeat(route, m); },
+                   [&](const wire::Ack& m) { on_ack(route, m); },
                    [&](const auto&) {
                        ++m_counters.refused;
                        malformed(route, m_counters.malformed_agents,
@@ -295,8 +340,7 @@ void Hub::on_register(const std::string& route, const wire::Register& reg) {
         return;
     }
     const Asset& asset = *asset_it->second;
-    const std::int64_t now = m_clock.mono_ms();
-    const auto outcome = m_sessions.on_register(route, reg, now, m_clock.now_ms(), offline_after_ms());
+    const auto outcome = m_sessions.on_register(route, reg, m_clock.mono_ms(), m_clock.now_ms(), offline_after_ms());
     if (!outcome.admitted) {
         ++m_counters.rejects;
         log::warn("agents: refused register for {} (instance {}): {}", asset.qualified_name(),
@@ -309,8 +353,18 @@ void Hub::on_register(const std::string& route, const wire::Register& reg) {
     welcome.telemetry_s = m_fleet.telemetry_s;
     welcome.heartbeat_s = m_fleet.heartbeat_s;
     welcome.ack_seq = outcome.ack_seq;
+    // Re-sync: the welcome carries the dispatch in force (or waiting), with
+    // what is left of its duration; the agent applies or re-acks it.
+    const Dispatch* open = m_dispatches.open_for(asset.id);
+    if (open != nullptr) welcome.dispatch = m_dispatches.setpoint_for(*open, now());
     m_reregistered.erase(route);
+    publish_stream("agent/" + asset.id.to_string(),
+                   wire::encode_agent_event({asset.id, "online", m_clock.now_ms(), std::nullopt}));
     if (send_agent(route, welcome)) {
+        if (welcome.dispatch && open->state != DispatchState::applied) {
+            m_dispatches.mark_sent(open->dispatch_id, now(), m_changed);
+            publish_dispatch_changes();
+        }
         log::info("agents: {} registered (instance {}, agent {}, epoch {}, last seq {}, ack {})",
                   asset.qualified_name(), reg.instance_id.to_string(), reg.agent_version,
                   reg.epoch.to_string(), reg.last_seq,
@@ -339,11 +393,20 @@ void Hub::on_telemetry(const std::string& route, const Telemetry& t) {
     if (s == nullptr) return;
     const std::int64_t now = m_clock.mono_ms();
     if (m_sessions.touch(*s, now, m_clock.now_ms()))
+    {
         log::info("agents: {} back online", name_of(s->asset_id));
+        publish_stream("agent/" + s->asset_id.to_string(),
+                       wire::encode_agent_event({s->asset_id, "online", m_clock.now_ms(), std::nullopt}));
+        if (const Dispatch* open = m_dispatches.open_for(s->asset_id);
+            open != nullptr && open->state == DispatchState::queued)
+            deliver(open->dispatch_id);
+    }
     switch (m_sessions.on_telemetry(*s, t)) {
     case TelemetryOutcome::stored: {
         ++m_counters.telemetry_stored;
         m_history.add(t);
+        publish_stream(fmt::format("telemetry/{}/{}", t.site_id.to_string(), t.asset_id.to_string()),
+                       wire::encode_telemetry(t));
         auto& live = m_live[t.asset_id];
         if (!live.latest || live.latest->ts <= t.ts) {
             live.latest = t;
@@ -381,6 +444,8 @@ void Hub::on_heartbeat(const std::string& route, const Heartbeat& h) {
     s->agent_version = h.agent_version;
     m_live[h.asset_id].heartbeat = h;
     m_history.add(h);
+    publish_stream("agent/" + h.asset_id.to_string(),
+                   wire::encode_agent_event({h.asset_id, "heartbeat", m_clock.now_ms(), h}));
     m_dirty = true;
 }
 
@@ -398,6 +463,108 @@ bool Hub::send_agent(const std::string& route, const wire::AgentMessage& message
         ++m_counters.send_failures;  // EHOSTUNREACH: the peer is gone
         log::debug("agents: send to {} failed: {}", hex_id(route), e.what());
         return false;
+    }
+}
+
+void Hub::on_ack(const std::string& route, const wire::Ack& ack) {
+    Session* s = session_or_reregister(route);
+    if (s == nullptr) return;
+    m_sessions.touch(*s, m_clock.mono_ms(), m_clock.now_ms());
+    const bool applied = ack.status == wire::AckStatus::applied;
+    if (!m_dispatches.on_ack(s->asset_id, ack.dispatch_id, applied, ack.reason, now(), m_changed)) {
+        log::debug("dispatch: ignored ack {} for {} from {}", to_string(ack.status), ack.dispatch_id.to_string(),
+                   name_of(s->asset_id));
+        return;
+    }
+    if (!applied)
+        log::warn("dispatch: {} rejected by {}: {}", ack.dispatch_id.to_string(), name_of(s->asset_id), ack.reason);
+    publish_dispatch_changes();
+}
+
+Result<Dispatch> Hub::create_dispatch(const DispatchCommand& c) {
+    const Asset* asset = nullptr;
+    if (auto id = Uuid::parse(c.asset)) {
+        const auto it = m_assets.find(*id);
+        if (it != m_assets.end()) asset = it->second;
+    } else {
+        asset = m_fleet.find_asset(c.asset);
+    }
+    if (asset == nullptr)
+        return fail(Errc::not_found, fmt::format("no asset '{}' (give its UUID or site/asset name)", c.asset));
+    if (!std::isfinite(c.mw)) return fail(Errc::invalid_argument, "mw must be a finite number");
+    if (c.duration_s && (!std::isfinite(*c.duration_s) || *c.duration_s <= 0))
+        return fail(Errc::invalid_argument, "duration_s must be a positive number of seconds");
+    if (!asset->available)
+        return fail(Errc::refused, fmt::format("{} is unavailable (maintenance) and takes no dispatch",
+                                               asset->qualified_name()));
+    const auto& limits = asset->limits;
+    if (c.mw > limits.max_mw || c.mw < limits.min_mw)
+        return fail(Errc::refused,
+                    fmt::format("{} MW is outside the limits of {}: [{} MW charge, {} MW discharge]", c.mw,
+                                asset->qualified_name(), limits.min_mw, limits.max_mw));
+    NewDispatch request{asset->id, c.mw, c.duration_s, c.reason, c.requested_by};
+    const Dispatch& d = m_dispatches.create(request, now(), m_changed);
+    const Uuid id = d.dispatch_id;
+    log::info("dispatch: {} {} MW{} for {} (by '{}': {})", id.to_string(), c.mw,
+              c.duration_s ? " for " + format_duration(*c.duration_s) : std::string(), asset->qualified_name(),
+              c.requested_by, c.reason);
+    deliver(id);
+    publish_dispatch_changes();
+    return *m_dispatches.find(id);
+}
+
+void Hub::deliver(const Uuid& dispatch_id) {
+    const Dispatch* d = m_dispatches.find(dispatch_id);
+    if (d == nullptr) return;
+    const Session* s = m_sessions.by_asset(d->asset_id);
+    if (s == nullptr || !s->online) return;  // stays queued until the agent registers
+    const auto sp = m_dispatches.setpoint_for(*d, now());
+    if (!sp) return;  // its time ran out; tick() expires it
+    if (send_agent(s->routing_id, *sp)) {
+        m_dispatches.mark_sent(dispatch_id, now(), m_changed);
+    } else {
+        // EHOSTUNREACH (ROUTER_MANDATORY): the peer is gone; wait for it to register again.
+        m_dispatches.mark_queued(dispatch_id, now(), m_changed);
+    }
+}
+
+void Hub::publish_dispatch_changes() {
+    if (m_changed.empty()) return;
+    for (const auto& id : m_changed) {
+        const Dispatch* d = m_dispatches.find(id);
+        if (d == nullptr) continue;
+        log::debug("dispatch: {} is {}", id.to_string(), to_string(d->state));
+        publish_stream("dispatch/" + d->asset_id.to_string(), wire::encode_dispatch(*d));
+    }
+    m_changed.clear();
+    m_dirty = true;
+}
+
+void Hub::publish_stream(const std::string& topic, const std::string& body) {
+    if (m_subscriptions == 0) return;  // nobody listens: skip the work
+    try {
+        if (m_stream.send(zmq::buffer(topic), zmq::send_flags::sndmore | zmq::send_flags::dontwait))
+            m_stream.send(zmq::buffer(body), zmq::send_flags::dontwait);
+    } catch (const zmq::error_t&) {
+        // XPUB drops at the high-water mark; a send error here is never the loop's problem.
+    }
+}
+
+void Hub::drain_stream() {
+    // XPUB delivers (un)subscriptions as messages: byte 1 = subscribe, 0 = unsubscribe.
+    for (int i = 0; i < k_max_batch; ++i) {
+        zmq::message_t msg;
+        std::optional<std::size_t> n;
+        try {
+            n = m_stream.recv(msg, zmq::recv_flags::dontwait);
+        } catch (const zmq::error_t&) {
+            return;
+        }
+        if (!n) return;
+        if (msg.size() == 0) continue;
+        const auto first = static_cast<const unsigned char*>(msg.data())[0];
+        if (first == 1) ++m_subscriptions;
+        else if (first == 0 && m_subscriptions > 0) --m_subscriptions;
     }
 }
 
@@ -423,6 +590,7 @@ void Hub::flush_tacks(std::int64_t now) {
 void Hub::sweep(std::int64_t now) {
     m_last_sweep = now;
     for (const auto& id : m_sessions.sweep_offline(now, offline_after_ms())) {
+        publish_stream("agent/" + id.to_string(), wire::encode_agent_event({id, "offline", m_clock.now_ms(), std::nullopt}));
         log::warn("agents: {} offline (silent for more than {})", name_of(id),
                   format_duration(3.0 * m_fleet.telemetry_s));
         m_dirty = true;
@@ -456,6 +624,12 @@ void Hub::publish(std::int64_t now) {
     snap->counters = m_counters;
     snap->history_rows = m_history.telemetry_rows();
     snap->agents_online = m_sessions.online_count();
+    snap->stream_subscriptions = m_subscriptions;
+    for (std::size_t i = 0; i < k_dispatch_state_count; ++i) {
+        snap->dispatches_in_state[i] = m_dispatches.count_in(static_cast<DispatchState>(i));
+        snap->dispatch_transitions[i] = m_dispatches.transitions(static_cast<DispatchState>(i));
+    }
+    snap->ack_latency = m_dispatches.ack_latency();
     snap->published_at = m_clock.now_ms();
     m_snapshots.publish(std::move(snap));
     m_last_publish = now;

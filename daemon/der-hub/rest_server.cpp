@@ -21,6 +21,7 @@
 #include <nlohmann/json.hpp>
 
 #include <charconv>
+#include <cmath>
 #include <future>
 #include <thread>
 
@@ -147,7 +148,89 @@ std::string prometheus_text(const Snapshot& snap) {
     metric("der_hub_assets", "gauge", "Assets in the configuration.", {{"", d(snap.assets.size())}});
     metric("der_hub_history_rows", "gauge", "Telemetry rows held in the in-memory history.",
            {{"", d(snap.history_rows)}});
+    metric("der_hub_stream_subscriptions", "gauge", "Subscriptions on the live stream.",
+           {{"", d(snap.stream_subscriptions)}});
+
+    out += "# HELP der_hub_dispatches Dispatches kept by the hub, by current state.\n"
+           "# TYPE der_hub_dispatches gauge\n";
+    for (std::size_t i = 0; i < k_dispatch_state_count; ++i)
+        out += fmt::format("der_hub_dispatches{{state=\"{}\"}} {}\n", to_string(static_cast<DispatchState>(i)),
+                           snap.dispatches_in_state[i]);
+    out += "# HELP der_hub_dispatch_transitions_total Dispatch state changes, by the state entered.\n"
+           "# TYPE der_hub_dispatch_transitions_total counter\n";
+    for (std::size_t i = 0; i < k_dispatch_state_count; ++i)
+        out += fmt::format("der_hub_dispatch_transitions_total{{state=\"{}\"}} {}\n",
+                           to_string(static_cast<DispatchState>(i)), snap.dispatch_transitions[i]);
+    const auto& h = snap.ack_latency;
+    out += "# HELP der_hub_dispatch_ack_latency_seconds Time from sending a setpoint to the agent's ack.\n"
+           "# TYPE der_hub_dispatch_ack_latency_seconds histogram\n";
+    std::uint64_t cumulative = 0;
+    for (std::size_t i = 0; i < LatencyHistogram::k_buckets; ++i) {
+        cumulative += h.counts[i];
+        out += fmt::format("der_hub_dispatch_ack_latency_seconds_bucket{{le=\"{}\"}} {}\n",
+                           LatencyHistogram::k_bounds[i], cumulative);
+    }
+    cumulative += h.counts[LatencyHistogram::k_buckets];
+    out += fmt::format("der_hub_dispatch_ack_latency_seconds_bucket{{le=\"+Inf\"}} {}\n", cumulative);
+    out += fmt::format("der_hub_dispatch_ack_latency_seconds_sum {}\n", h.sum);
+    out += fmt::format("der_hub_dispatch_ack_latency_seconds_count {}\n", h.count);
     return out;
+}
+
+/// The body of POST /dispatch; nil after answering 400.
+std::optional<DispatchCommand> parse_dispatch_body(const httplib::Request& req, httplib::Response& res) {
+    json body;
+    try {
+        body = json::parse(req.body);
+    } catch (const json::parse_error& e) {
+        send_error(res, 400, "bad_request", fmt::format("body is not valid JSON: {}", e.what()));
+        return std::nullopt;
+    }
+    if (!body.is_object()) {
+        send_error(res, 400, "bad_request", "body must be a JSON object");
+        return std::nullopt;
+    }
+    const auto bad = [&](std::string message) {
+        send_error(res, 400, "bad_request", message);
+        return std::nullopt;
+    };
+    DispatchCommand c;
+    bool have_asset = false;
+    bool have_mw = false;
+    for (const auto& [key, value] : body.items()) {
+        if (key == "asset" || key == "asset_id") {
+            if (!value.is_string()) return bad(fmt::format("{} must be a string (UUID or site/asset)", key));
+            if (have_asset && value.get<std::string>() != c.asset) return bad("asset and asset_id disagree");
+            c.asset = value.get<std::string>();
+            have_asset = true;
+        } else if (key == "mw") {
+            if (!value.is_number()) return bad("mw must be a number (positive = discharge, negative = charge)");
+            c.mw = value.get<double>();
+            have_mw = true;
+        } else if (key == "duration_s") {
+            if (value.is_null()) continue;
+            if (value.is_number()) {
+                c.duration_s = value.get<double>();
+            } else if (value.is_string()) {
+                auto d = parse_duration(value.get<std::string>());
+                if (!d) return bad("duration_s: " + d.error().message);
+                c.duration_s = *d;
+            } else {
+                return bad("duration_s must be a number of seconds, a duration like \"15m\", or null");
+            }
+            if (!std::isfinite(*c.duration_s) || *c.duration_s <= 0) return bad("duration_s must be positive");
+        } else if (key == "reason" || key == "requested_by") {
+            if (!value.is_string() && !value.is_null()) return bad(fmt::format("{} must be a string", key));
+            (key == "reason" ? c.reason : c.requested_by) = value.is_string() ? value.get<std::string>() : "";
+        } else {
+            return bad(fmt::format("unknown field '{}' (expected asset, mw, duration_s, reason, requested_by)", key));
+        }
+    }
+    if (!have_asset) return bad("missing field 'asset' (UUID or site/asset)");
+    if (!have_mw) return bad("missing field 'mw'");
+    if (!std::isfinite(c.mw)) return bad("mw must be finite");
+    if (c.requested_by.empty() && req.has_header("X-Requested-By")) c.requested_by = req.get_header_value("X-Requested-By");
+    return c;
 }
 
 }  // namespace
@@ -287,8 +370,7 @@ void RestServer::Impl::routes() {
         HistoryQuery q;
         if (!parse_history_query(req, res, q)) return;
         const Uuid id = view->asset.id;
-        const MemoryHistory& history = ctx.history;
-        auto page = on_loop<Result<HistoryPage<Telemetry>>>([&history, id, q] { return history.telemetry(id, q); });
+        auto page = on_loop<Result<HistoryPage<Telemetry>>>([this, id, q] { return ctx.api.telemetry_history(id, q); });
         if (!page) return send_error(res, 503, "unavailable", "the hub's event loop did not answer in time");
         if (!*page) return send_error(res, 400, "bad_request", page->error().message);
         json rows = json::array();
@@ -319,8 +401,7 @@ void RestServer::Impl::routes() {
         HistoryQuery q;
         if (!parse_history_query(req, res, q)) return;
         const Uuid id = view->asset.id;
-        const MemoryHistory& history = ctx.history;
-        auto page = on_loop<Result<HistoryPage<Heartbeat>>>([&history, id, q] { return history.heartbeats(id, q); });
+        auto page = on_loop<Result<HistoryPage<Heartbeat>>>([this, id, q] { return ctx.api.heartbeat_history(id, q); });
         if (!page) return send_error(res, 503, "unavailable", "the hub's event loop did not answer in time");
         if (!*page) return send_error(res, 400, "bad_request", page->error().message);
         json rows = json::array();
@@ -341,6 +422,59 @@ void RestServer::Impl::routes() {
                               fmt::format("no heartbeat from {} yet", view->asset.qualified_name()));
         json j = *view->heartbeat;
         j["asset"] = view->asset.qualified_name();
+        send_json(res, 200, j);
+    });
+
+    server.Post("/dispatch", [this](const httplib::Request& req, httplib::Response& res) {
+        auto command = parse_dispatch_body(req, res);
+        if (!command) return;
+        auto created = on_loop<Result<Dispatch>>([this, c = *command] { return ctx.api.create_dispatch(c); });
+        if (!created) return send_error(res, 503, "unavailable", "the hub's event loop did not answer in time");
+        if (!*created) {
+            const auto& e = created->error();
+            const int status = e.code == Errc::not_found ? 404 : e.code == Errc::refused ? 422 : 400;
+            const char* code = status == 404 ? "not_found" : status == 422 ? "unprocessable" : "bad_request";
+            return send_error(res, status, code, e.message);
+        }
+        json j = **created;
+        send_json(res, 202, j);
+    });
+
+    server.Get("/dispatch/history", [this](const httplib::Request& req, httplib::Response& res) {
+        auto snap = snapshot(res);
+        if (!snap) return;
+        DispatchQuery q;
+        for (const char* key : {"asset_id", "asset"}) {
+            if (!req.has_param(key)) continue;
+            const auto* view = asset_or_404(*snap, req.get_param_value(key), res);
+            if (view == nullptr) return;
+            q.asset_id = view->asset.id;
+        }
+        HistoryQuery window;
+        if (!parse_history_query(req, res, window)) return;
+        q.since = window.since;
+        q.until = window.until;
+        q.limit = window.limit;
+        if (req.has_param("state")) {
+            q.state = parse_dispatch_state(req.get_param_value("state"));
+            if (!q.state)
+                return send_error(res, 400, "bad_request",
+                                  fmt::format("state: unknown dispatch state '{}'", req.get_param_value("state")));
+        }
+        auto rows = on_loop<std::vector<Dispatch>>([this, q] { return ctx.api.dispatch_history(q); });
+        if (!rows) return send_error(res, 503, "unavailable", "the hub's event loop did not answer in time");
+        json out{{"count", rows->size()}, {"rows", *rows}};
+        send_json(res, 200, out);
+    });
+
+    server.Get(R"(/dispatch/([^/]+))", [this](const httplib::Request& req, httplib::Response& res) {
+        const std::string text = req.matches[1];
+        auto id = Uuid::parse(text);
+        if (!id) return send_error(res, 404, "not_found", fmt::format("no dispatch '{}' (not a UUID)", text));
+        auto found = on_loop<std::optional<Dispatch>>([this, id = *id] { return ctx.api.find_dispatch(id); });
+        if (!found) return send_error(res, 503, "unavailable", "the hub's event loop did not answer in time");
+        if (!*found) return send_error(res, 404, "not_found", fmt::format("no dispatch {}", text));
+        json j = **found;
         send_json(res, 200, j);
     });
 

@@ -3,8 +3,8 @@
 /// Reads come from the published Snapshot; anything that needs loop-owned
 /// state (history) is posted to the loop's Mailbox and awaited.
 
+#include "loop_api.hpp"
 #include "mailbox.hpp"
-#include "memory_history.hpp"
 #include "snapshot.hpp"
 
 #include <memory>
@@ -16,7 +16,7 @@ struct RestContext {
     SnapshotHolder& snapshots;
     LoopHealth& health;
     Mailbox& mailbox;
-    const MemoryHistory& history;  ///< touched only inside tasks run by the loop
+    LoopApi api;  ///< called only inside tasks run by the loop
     std::size_t threads = 8;
 };
 

@@ -3,8 +3,11 @@
 /// immutable snapshot, replaced as a whole, so reads never queue behind
 /// ingest and never see a half-updated asset.
 
+#include "dispatch_book.hpp"
+
 #include "der/model.hpp"
 
+#include <array>
 #include <atomic>
 #include <cstdint>
 #include <memory>
@@ -60,6 +63,10 @@ struct Snapshot {
     HubCounters counters;
     std::size_t history_rows = 0;
     std::size_t agents_online = 0;
+    std::size_t stream_subscriptions = 0;
+    std::array<std::size_t, k_dispatch_state_count> dispatches_in_state{};
+    std::array<std::uint64_t, k_dispatch_state_count> dispatch_transitions{};
+    LatencyHistogram ack_latency;
     TimestampMs published_at = 0;
 
     /// By UUID or `site/asset`.

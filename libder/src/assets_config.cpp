@@ -5,7 +5,10 @@
 // non-empty list of site maps, each with a list of `assets`. yaml-cpp builds
 // the node tree (it throws only on syntax errors, which become a diagnostic);
 // validation then walks the tree by hand and never converts with `as<T>()`,
-// so a wrong type is a diagnostic, never an exception.
+// so a wrong type is a diagnostic, never an exception. Before that, one
+// event-only pass counts documents: a second document is an error, and
+// YAML::LoadAll is avoided because yaml-cpp 0.7 loops on a stray top-level
+// ',' (allocating until the process dies).
 //
 // Every check records a Diagnostic and carries on, so one run reports every
 // problem. A diagnostic points at the value node of a bad value, or at the
@@ -26,6 +29,7 @@
 #include "der/assets_config.hpp"
 
 #include <fmt/format.h>
+#include <yaml-cpp/eventhandler.h>
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
@@ -37,6 +41,7 @@
 #include <map>
 #include <optional>
 #include <span>
+#include <sstream>
 #include <unordered_map>
 
 namespace der::config {
@@ -133,6 +138,37 @@ struct MapFields {
     }
 };
 
+/// Records where each document's first node starts, building nothing.
+class DocumentStarts final : public YAML::EventHandler {
+public:
+    std::vector<YAML::Mark> marks;
+
+    void OnDocumentStart(const YAML::Mark&) override { m_in_document = true; }
+    void OnDocumentEnd() override { m_in_document = false; }
+    void OnNull(const YAML::Mark& mark, YAML::anchor_t) override { node(mark); }
+    void OnAlias(const YAML::Mark& mark, YAML::anchor_t) override { node(mark); }
+    void OnScalar(const YAML::Mark& mark, const std::string&, YAML::anchor_t, const std::string&) override {
+        node(mark);
+    }
+    void OnSequenceStart(const YAML::Mark& mark, const std::string&, YAML::anchor_t,
+                         YAML::EmitterStyle::value) override {
+        node(mark);
+    }
+    void OnSequenceEnd() override {}
+    void OnMapStart(const YAML::Mark& mark, const std::string&, YAML::anchor_t, YAML::EmitterStyle::value) override {
+        node(mark);
+    }
+    void OnMapEnd() override {}
+
+private:
+    bool m_in_document = false;
+    void node(const YAML::Mark& mark) {
+        if (!m_in_document) return;
+        marks.push_back(mark);
+        m_in_document = false;  // only the first node of a document
+    }
+};
+
 /// Where a name, ID or key was first seen, for duplicate diagnostics.
 struct Seen {
     std::string field;
@@ -147,14 +183,14 @@ public:
     Result<Loaded> load(std::string_view text) {
         Fleet fleet;
         try {
-            const std::vector<YAML::Node> documents = YAML::LoadAll(std::string(text));
-            if (documents.size() > 1) {
-                error(place_of(documents[1]), "", "only one YAML document is allowed");
-            }
-            if (documents.empty() || documents[0].IsNull()) {
-                error({1, 1}, "", "empty file: expected a map with a `sites` list");
-            } else {
-                read_fleet(documents[0], fleet);
+            const std::string owned(text);
+            if (check_documents(owned)) {
+                const YAML::Node root = YAML::Load(owned);
+                if (root.IsNull()) {
+                    error({1, 1}, "", "empty file: expected a map with a `sites` list");
+                } else {
+                    read_fleet(root, fleet);
+                }
             }
         } catch (const YAML::Exception& e) {
             const Place at = e.mark.is_null() ? Place{} : Place{e.mark.line + 1, e.mark.column + 1};
@@ -186,6 +222,29 @@ private:
     std::optional<Seen> m_first_without_key;
     std::size_t m_with_key = 0;
     std::size_t m_without_key = 0;
+
+    /// Refuses a second document, and the stray top-level ',' on which
+    /// yaml-cpp 0.7 never finishes a document (it yields the same empty one
+    /// for ever: yaml-cpp PR #1319, why YAML::LoadAll is never called).
+    /// False when the text must not be loaded.
+    bool check_documents(const std::string& text) {
+        std::istringstream stream(text);
+        YAML::Parser parser(stream);
+        DocumentStarts starts;
+        for (int i = 0; i < 2 && parser.HandleNextDocument(starts); ++i) {
+        }
+        if (starts.marks.size() < 2) return true;
+        const YAML::Mark& first = starts.marks[0];
+        const YAML::Mark& second = starts.marks[1];
+        const Place at{second.line + 1, second.column + 1};
+        if (second.pos != first.pos) {
+            error(at, "", "only one YAML document is allowed");
+            return true;
+        }
+        const auto pos = static_cast<std::size_t>(second.pos);
+        error(at, "", fmt::format("YAML syntax error: unexpected '{}'", pos < text.size() ? text[pos] : '?'));
+        return false;
+    }
 
     static void sort_by_place(std::vector<Diagnostic>& list) {
         std::stable_sort(list.begin(), list.end(), [](const Diagnostic& a, const Diagnostic& b) {

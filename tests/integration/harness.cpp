@@ -304,6 +304,7 @@ struct TcpProxy::Impl {
                 [[maybe_unused]] auto n = ::read(wake[0], buf, sizeof buf);
                 continue;  // re-check cut/quit before touching pairs
             }
+            const std::size_t polled = pairs.size();  // fds holds entries for these only
             if (fds[0].revents & POLLIN) {
                 const int client = ::accept(listen_fd, nullptr, nullptr);
                 if (client >= 0) {
@@ -325,7 +326,7 @@ struct TcpProxy::Impl {
                 }
             }
             std::vector<std::size_t> dead;
-            for (std::size_t i = 0; i < pairs.size(); ++i) {
+            for (std::size_t i = 0; i < polled; ++i) {
                 const auto& pa = fds[2 + 2 * i];
                 const auto& pb = fds[3 + 2 * i];
                 bool ok = true;

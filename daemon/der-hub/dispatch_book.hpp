@@ -1,0 +1,112 @@
+#pragma once
+/// The hub's record of every dispatch and its lifecycle (der-hub(8),
+/// "DISPATCH LIFECYCLE"). Pure bookkeeping, no sockets and no clock of its
+/// own: the event loop passes the time in, so tests drive it directly.
+///
+///   queued ──send──▶ sent ──ack applied──▶ applied ──duration over──▶ expired
+///     │  ▲            │ └──ack rejected──▶ rejected
+///     │  └─EHOSTUNREACH┘└──no ack within --ack-timeout──▶ failed
+///     └── offline past --pending-ttl ──▶ failed;  duration over ──▶ expired
+///   any open state ──a newer dispatch for the asset──▶ superseded
+///
+/// Timers run on the monotonic clock; the recorded timestamps are wall clock.
+/// The duration counts from creation: a dispatch delivered late carries only
+/// what is left of it (`remaining_s`), and one whose time has run out is
+/// never sent.
+
+#include "der/model.hpp"
+
+#include <cstdint>
+#include <deque>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+namespace der::hub {
+
+struct NewDispatch {
+    Uuid asset_id;
+    double mw = 0.0;
+    std::optional<double> duration_s;
+    std::string reason;
+    std::string requested_by;
+};
+
+struct Now {
+    TimestampMs wall = 0;
+    std::int64_t mono = 0;
+};
+
+/// Sent-to-ack latency histogram (seconds), Prometheus style.
+struct LatencyHistogram {
+    static constexpr double k_bounds[] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5};
+    static constexpr std::size_t k_buckets = sizeof(k_bounds) / sizeof(k_bounds[0]);
+    std::uint64_t counts[k_buckets + 1] = {};  ///< last = +Inf
+    std::uint64_t count = 0;
+    double sum = 0.0;
+    void observe(double seconds);
+};
+
+class DispatchBook {
+public:
+    DispatchBook(double pending_ttl_s, double ack_timeout_s, std::size_t max_kept = 100'000);
+
+    /// Creates a dispatch in `queued`; any open dispatch of the asset becomes
+    /// `superseded`. Every dispatch whose state changed is appended to `changed`.
+    Dispatch& create(const NewDispatch& request, Now now, std::vector<Uuid>& changed);
+
+    [[nodiscard]] const Dispatch* find(const Uuid& id) const;
+    /// The open (queued, sent or applied) dispatch of an asset, if any.
+    [[nodiscard]] const Dispatch* open_for(const Uuid& asset_id) const;
+
+    /// The setpoint to send for an open dispatch, with what is left of its
+    /// duration; nil when its time has run out.
+    [[nodiscard]] std::optional<Setpoint> setpoint_for(const Dispatch& d, Now now) const;
+
+    void mark_sent(const Uuid& id, Now now, std::vector<Uuid>& changed);
+    /// A send that failed (peer gone): back to queued.
+    void mark_queued(const Uuid& id, Now now, std::vector<Uuid>& changed);
+    /// An ack from the asset's agent. Returns false when it matches no sent
+    /// dispatch of that asset (late, duplicate or unknown).
+    bool on_ack(const Uuid& asset_id, const Uuid& dispatch_id, bool applied, const std::string& reason, Now now,
+                std::vector<Uuid>& changed);
+
+    /// Timers: ack timeouts, durations that ended, queued past the TTL.
+    void tick(Now now, std::vector<Uuid>& changed);
+
+    /// Dispatches newest first, optionally of one asset and/or in a state,
+    /// created in [since, until).
+    [[nodiscard]] std::vector<Dispatch> history(const std::optional<Uuid>& asset_id,
+                                                std::optional<TimestampMs> since, std::optional<TimestampMs> until,
+                                                std::optional<DispatchState> state, std::size_t limit) const;
+
+    [[nodiscard]] std::size_t count_in(DispatchState state) const;
+    [[nodiscard]] const LatencyHistogram& ack_latency() const { return m_latency; }
+    [[nodiscard]] std::uint64_t transitions(DispatchState state) const {
+        return m_transitions[static_cast<std::size_t>(state)];
+    }
+
+private:
+    struct Entry {
+        Dispatch d;
+        std::int64_t created_mono = 0;
+        std::int64_t sent_mono = 0;
+        bool counted = false;  ///< included in m_in_state
+    };
+    void enter(Entry& e, DispatchState state, Now now, std::vector<Uuid>& changed);
+    [[nodiscard]] std::optional<std::int64_t> end_mono(const Entry& e) const;
+    void forget_oldest();
+
+    std::int64_t m_pending_ttl_ms;
+    std::int64_t m_ack_timeout_ms;
+    std::size_t m_max_kept;
+    std::unordered_map<Uuid, Entry> m_entries;
+    std::deque<Uuid> m_order;                     // creation order, for history and eviction
+    std::unordered_map<Uuid, Uuid> m_open;        // asset -> open dispatch
+    std::uint64_t m_transitions[k_dispatch_state_count] = {};
+    std::size_t m_in_state[k_dispatch_state_count] = {};
+    LatencyHistogram m_latency;
+};
+
+}  // namespace der::hub
