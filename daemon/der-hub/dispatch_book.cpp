@@ -29,7 +29,7 @@ void LatencyHistogram::observe(double seconds) {
 DispatchBook::DispatchBook(double pending_ttl_s, double ack_timeout_s, std::size_t max_kept)
     : m_pending_ttl_ms(to_ms(pending_ttl_s)), m_ack_timeout_ms(to_ms(ack_timeout_s)), m_max_kept(max_kept) {}
 
-void DispatchBook::enter(Entry& e, DispatchState state, Now now, std::vector<Uuid>& changed) {
+void DispatchBook::enter(Entry& e, DispatchState state, Now now, std::vector<Dispatch>& changed) {
     if (e.counted) --m_in_state[static_cast<std::size_t>(e.d.state)];
     e.counted = true;
     ++m_in_state[static_cast<std::size_t>(state)];
@@ -39,10 +39,10 @@ void DispatchBook::enter(Entry& e, DispatchState state, Now now, std::vector<Uui
         const auto it = m_open.find(e.d.asset_id);
         if (it != m_open.end() && it->second == e.d.dispatch_id) m_open.erase(it);
     }
-    changed.push_back(e.d.dispatch_id);
+    changed.push_back(e.d);  // a copy: each transition is reported as it was
 }
 
-Dispatch& DispatchBook::create(const NewDispatch& request, Now now, std::vector<Uuid>& changed) {
+Dispatch& DispatchBook::create(const NewDispatch& request, Now now, std::vector<Dispatch>& changed) {
     if (const auto open = m_open.find(request.asset_id); open != m_open.end()) {
         Entry& old = m_entries.at(open->second);
         old.d.error = "superseded by a newer dispatch";
@@ -110,21 +110,21 @@ std::optional<Setpoint> DispatchBook::setpoint_for(const Dispatch& d, Now now) c
     return sp;
 }
 
-void DispatchBook::mark_sent(const Uuid& id, Now now, std::vector<Uuid>& changed) {
+void DispatchBook::mark_sent(const Uuid& id, Now now, std::vector<Dispatch>& changed) {
     const auto it = m_entries.find(id);
     if (it == m_entries.end() || !is_open(it->second.d.state)) return;
     it->second.sent_mono = now.mono;
     if (it->second.d.state != DispatchState::sent) enter(it->second, DispatchState::sent, now, changed);
 }
 
-void DispatchBook::mark_queued(const Uuid& id, Now now, std::vector<Uuid>& changed) {
+void DispatchBook::mark_queued(const Uuid& id, Now now, std::vector<Dispatch>& changed) {
     const auto it = m_entries.find(id);
     if (it == m_entries.end() || it->second.d.state != DispatchState::sent) return;
     enter(it->second, DispatchState::queued, now, changed);
 }
 
 bool DispatchBook::on_ack(const Uuid& asset_id, const Uuid& dispatch_id, bool applied, const std::string& reason,
-                          Now now, std::vector<Uuid>& changed) {
+                          Now now, std::vector<Dispatch>& changed) {
     const auto it = m_entries.find(dispatch_id);
     if (it == m_entries.end() || it->second.d.asset_id != asset_id) return false;
     Entry& e = it->second;
@@ -144,7 +144,7 @@ bool DispatchBook::on_ack(const Uuid& asset_id, const Uuid& dispatch_id, bool ap
     return true;
 }
 
-void DispatchBook::tick(Now now, std::vector<Uuid>& changed) {
+void DispatchBook::tick(Now now, std::vector<Dispatch>& changed) {
     // Only open dispatches have timers, and there is at most one per asset.
     std::vector<Uuid> open;
     open.reserve(m_open.size());

@@ -53,8 +53,8 @@ public:
     DispatchBook(double pending_ttl_s, double ack_timeout_s, std::size_t max_kept = 100'000);
 
     /// Creates a dispatch in `queued`; any open dispatch of the asset becomes
-    /// `superseded`. Every dispatch whose state changed is appended to `changed`.
-    Dispatch& create(const NewDispatch& request, Now now, std::vector<Uuid>& changed);
+    /// `superseded`. Every state change is appended to `changed` (the dispatch as it was then).
+    Dispatch& create(const NewDispatch& request, Now now, std::vector<Dispatch>& changed);
 
     [[nodiscard]] const Dispatch* find(const Uuid& id) const;
     /// The open (queued, sent or applied) dispatch of an asset, if any.
@@ -64,16 +64,16 @@ public:
     /// duration; nil when its time has run out.
     [[nodiscard]] std::optional<Setpoint> setpoint_for(const Dispatch& d, Now now) const;
 
-    void mark_sent(const Uuid& id, Now now, std::vector<Uuid>& changed);
+    void mark_sent(const Uuid& id, Now now, std::vector<Dispatch>& changed);
     /// A send that failed (peer gone): back to queued.
-    void mark_queued(const Uuid& id, Now now, std::vector<Uuid>& changed);
+    void mark_queued(const Uuid& id, Now now, std::vector<Dispatch>& changed);
     /// An ack from the asset's agent. Returns false when it matches no sent
     /// dispatch of that asset (late, duplicate or unknown).
     bool on_ack(const Uuid& asset_id, const Uuid& dispatch_id, bool applied, const std::string& reason, Now now,
-                std::vector<Uuid>& changed);
+                std::vector<Dispatch>& changed);
 
     /// Timers: ack timeouts, durations that ended, queued past the TTL.
-    void tick(Now now, std::vector<Uuid>& changed);
+    void tick(Now now, std::vector<Dispatch>& changed);
 
     /// Dispatches newest first, optionally of one asset and/or in a state,
     /// created in [since, until).
@@ -94,7 +94,7 @@ private:
         std::int64_t sent_mono = 0;
         bool counted = false;  ///< included in m_in_state
     };
-    void enter(Entry& e, DispatchState state, Now now, std::vector<Uuid>& changed);
+    void enter(Entry& e, DispatchState state, Now now, std::vector<Dispatch>& changed);
     [[nodiscard]] std::optional<std::int64_t> end_mono(const Entry& e) const;
     void forget_oldest();
 

@@ -16,6 +16,8 @@
 //   list is flushed at most once per session per 50 ms.
 #include "hub.hpp"
 
+#include "hub_impl.hpp"
+
 #include "dispatch_book.hpp"
 #include "mailbox.hpp"
 #include "memory_history.hpp"
@@ -42,124 +44,17 @@
 
 namespace der::hub {
 
-namespace {
-
-constexpr std::int64_t k_tack_interval_ms = 50;
-constexpr std::int64_t k_publish_interval_ms = 100;
-constexpr std::int64_t k_sweep_interval_ms = 250;
-constexpr std::int64_t k_log_peer_interval_ms = 60'000;
-constexpr int k_max_batch = 2048;  // messages drained per socket per turn
-
-template <class... Ts>
-struct Overloaded : Ts... {
-    using Ts::operator()...;
-};
-
-std::string hex_id(std::string_view routing_id) {
-    static constexpr char k[] = "0123456789abcdef";
-    std::string out;
-    for (unsigned char c : routing_id) {
-        out.push_back(k[c >> 4]);
-        out.push_back(k[c & 15]);
-    }
-    return out;
-}
-
-double seconds_or_exit(const std::string& flag, const std::string& text) {
-    auto v = parse_duration(text);
-    if (!v) throw cli::ExitError(cli::usage, flag + ": " + v.error().message);
-    return *v;
-}
-
-class Hub {
-public:
-    Hub(const HubOptions& options, config::Loaded loaded, cli::Signals& signals)
-        : m_options(options),
-          m_signals(signals),
-          m_history(options.memory_history_rows, seconds_or_exit("--memory-history-age", options.memory_history_age)),
-          m_dispatches(seconds_or_exit("--pending-ttl", options.pending_ttl),
-                       seconds_or_exit("--ack-timeout", options.ack_timeout)),
-          m_ctx(1),
-          m_agents(m_ctx, zmq::socket_type::router),
-          m_stream(m_ctx, zmq::socket_type::xpub) {
-        set_fleet(std::move(loaded.fleet));
-    }
-
-    int run();
-
-private:
-    void set_fleet(config::Fleet fleet);
-    void bind_sockets();
-    void drain_agents();
-    void on_agent_frames(std::vector<zmq::message_t>& frames);
-    void on_register(const std::string& route, const wire::Register& reg);
-    void on_telemetry(const std::string& route, const Telemetry& t);
-    void on_heartbeat(const std::string& route, const Heartbeat& h);
-    void on_ack(const std::string& route, const wire::Ack& ack);
-    Result<Dispatch> create_dispatch(const DispatchCommand& command);
-    void deliver(const Uuid& dispatch_id);
-    void publish_dispatch_changes();
-    void publish_stream(const std::string& topic, const std::string& body);
-    void drain_stream();
-    [[nodiscard]] Now now() const { return Now{m_clock.now_ms(), m_clock.mono_ms()}; }
-    Session* session_or_reregister(const std::string& route);
-    bool send_agent(const std::string& route, const wire::AgentMessage& message);
-    void flush_tacks(std::int64_t now);
-    void mark_tack_due(Session& s) {
-        if (s.tack_due) return;
-        s.tack_due = true;
-        m_tack_due.push_back(s.asset_id);
-    }
-    [[nodiscard]] std::string name_of(const Uuid& id) const {
-        const auto it = m_assets.find(id);
-        return it != m_assets.end() ? it->second->qualified_name() : id.to_string();
-    }
-    void sweep(std::int64_t now);
-    void publish(std::int64_t now);
-    void reload();
-    void malformed(const std::string& route, std::uint64_t& counter, std::string_view why);
-    [[nodiscard]] std::int64_t offline_after_ms() const {
-        return static_cast<std::int64_t>(std::llround(3.0 * m_fleet.telemetry_s * 1000.0));
-    }
-
-    struct Live {
-        std::optional<Telemetry> latest;
-        TimestampMs latest_received = 0;
-        std::optional<Heartbeat> heartbeat;
-    };
-
-    HubOptions m_options;
-    cli::Signals& m_signals;
-    SystemClock m_clock;
-    config::Fleet m_fleet;
-    std::unordered_map<Uuid, const Asset*> m_assets;  // into m_fleet
-    SessionTable m_sessions;
-    MemoryHistory m_history;
-    DispatchBook m_dispatches;
-    std::vector<Uuid> m_changed;  // dispatches whose state changed this turn
-    std::unordered_map<Uuid, Live> m_live;
-    HubCounters m_counters;
-    Mailbox m_mailbox;
-    SnapshotHolder m_snapshots;
-    LoopHealth m_health;
-    std::unique_ptr<RestServer> m_rest;
-    zmq::context_t m_ctx;
-    zmq::socket_t m_agents;
-    zmq::socket_t m_stream;
-    std::size_t m_subscriptions = 0;
-    std::vector<Uuid> m_tack_due;
-    std::unordered_map<std::string, std::int64_t> m_peer_log;  // routing id -> last log (mono)
-    std::unordered_map<std::string, std::int64_t> m_reregistered;  // routing id -> last reregister (mono)
-    bool m_dirty = true;
-    std::int64_t m_last_publish = 0;
-    std::int64_t m_last_sweep = 0;
-};
 
 void Hub::set_fleet(config::Fleet fleet) {
     m_fleet = std::move(fleet);
     m_assets.clear();
-    for (const auto& site : m_fleet.sites)
-        for (const auto& asset : site.assets) m_assets.emplace(asset.id, &asset);
+    m_by_name.clear();
+    for (const auto& site : m_fleet.sites) {
+        for (const auto& asset : site.assets) {
+            m_assets.emplace(asset.id, &asset);
+            m_by_name.emplace(asset.qualified_name(), &asset);
+        }
+    }
     m_dirty = true;
 }
 
@@ -190,6 +85,7 @@ void Hub::bind_sockets() {
                              fmt::format("cannot bind the stream endpoint {}: {}", m_options.stream_ep, e.what()));
     }
     log::info("stream: publishing on {}", m_stream.get(zmq::sockopt::last_endpoint));
+    bind_control();
 
     if (m_options.http != "off" && !m_options.http.empty()) {
         LoopApi api;
@@ -232,15 +128,17 @@ int Hub::run() {
             {m_agents.handle(), 0, ZMQ_POLLIN, 0},
             {nullptr, m_mailbox.fd(), ZMQ_POLLIN, 0},
             {m_stream.handle(), 0, ZMQ_POLLIN, 0},
+            {m_control.handle(), 0, ZMQ_POLLIN, 0},
         };
         try {
-            zmq::poll(items, 3, std::chrono::milliseconds(timeout));
+            zmq::poll(items, 4, std::chrono::milliseconds(timeout));
         } catch (const zmq::error_t& e) {
             if (e.num() != EINTR) throw;
         }
         if ((items[0].revents & ZMQ_POLLIN) != 0) drain_agents();
         if ((items[1].revents & ZMQ_POLLIN) != 0) m_mailbox.run_pending();
         if ((items[2].revents & ZMQ_POLLIN) != 0) drain_stream();
+        if ((items[3].revents & ZMQ_POLLIN) != 0) drain_control();
 
         m_dispatches.tick(this->now(), m_changed);
         publish_dispatch_changes();
@@ -482,13 +380,7 @@ void Hub::on_ack(const std::string& route, const wire::Ack& ack) {
 }
 
 Result<Dispatch> Hub::create_dispatch(const DispatchCommand& c) {
-    const Asset* asset = nullptr;
-    if (auto id = Uuid::parse(c.asset)) {
-        const auto it = m_assets.find(*id);
-        if (it != m_assets.end()) asset = it->second;
-    } else {
-        asset = m_fleet.find_asset(c.asset);
-    }
+    const Asset* asset = resolve_asset(c.asset);
     if (asset == nullptr)
         return fail(Errc::not_found, fmt::format("no asset '{}' (give its UUID or site/asset name)", c.asset));
     if (!std::isfinite(c.mw)) return fail(Errc::invalid_argument, "mw must be a finite number");
@@ -530,11 +422,10 @@ void Hub::deliver(const Uuid& dispatch_id) {
 
 void Hub::publish_dispatch_changes() {
     if (m_changed.empty()) return;
-    for (const auto& id : m_changed) {
-        const Dispatch* d = m_dispatches.find(id);
-        if (d == nullptr) continue;
-        log::debug("dispatch: {} is {}", id.to_string(), to_string(d->state));
-        publish_stream("dispatch/" + d->asset_id.to_string(), wire::encode_dispatch(*d));
+    for (const auto& d : m_changed) {
+        log::debug("dispatch: {} is {}", d.dispatch_id.to_string(), to_string(d.state));
+        publish_stream("dispatch/" + d.asset_id.to_string(), wire::encode_dispatch(d));
+        answer_waiters(d);
     }
     m_changed.clear();
     m_dirty = true;
@@ -661,8 +552,6 @@ void Hub::reload() {
     set_fleet(std::move(loaded->fleet));
     log::info("reload: {} assets ({} before, {} removed)", m_assets.size(), before, removed);
 }
-
-}  // namespace
 
 int run(const HubOptions& options, cli::Signals& signals) {
     auto loaded = config::load_file(options.config_path);

@@ -12,6 +12,7 @@
 //   read time from the hub's own receive time (not the agent's clock).
 #include "rest_server.hpp"
 
+#include "dispatch_body.hpp"
 #include "der/json_codec.hpp"
 #include "der/util/log.hpp"
 #include "der/version.hpp"
@@ -179,58 +180,13 @@ std::string prometheus_text(const Snapshot& snap) {
 
 /// The body of POST /dispatch; nil after answering 400.
 std::optional<DispatchCommand> parse_dispatch_body(const httplib::Request& req, httplib::Response& res) {
-    json body;
-    try {
-        body = json::parse(req.body);
-    } catch (const json::parse_error& e) {
-        send_error(res, 400, "bad_request", fmt::format("body is not valid JSON: {}", e.what()));
+    auto c = hub::parse_dispatch_body(req.body);
+    if (!c) {
+        send_error(res, 400, "bad_request", c.error().message);
         return std::nullopt;
     }
-    if (!body.is_object()) {
-        send_error(res, 400, "bad_request", "body must be a JSON object");
-        return std::nullopt;
-    }
-    const auto bad = [&](std::string message) {
-        send_error(res, 400, "bad_request", message);
-        return std::nullopt;
-    };
-    DispatchCommand c;
-    bool have_asset = false;
-    bool have_mw = false;
-    for (const auto& [key, value] : body.items()) {
-        if (key == "asset" || key == "asset_id") {
-            if (!value.is_string()) return bad(fmt::format("{} must be a string (UUID or site/asset)", key));
-            if (have_asset && value.get<std::string>() != c.asset) return bad("asset and asset_id disagree");
-            c.asset = value.get<std::string>();
-            have_asset = true;
-        } else if (key == "mw") {
-            if (!value.is_number()) return bad("mw must be a number (positive = discharge, negative = charge)");
-            c.mw = value.get<double>();
-            have_mw = true;
-        } else if (key == "duration_s") {
-            if (value.is_null()) continue;
-            if (value.is_number()) {
-                c.duration_s = value.get<double>();
-            } else if (value.is_string()) {
-                auto d = parse_duration(value.get<std::string>());
-                if (!d) return bad("duration_s: " + d.error().message);
-                c.duration_s = *d;
-            } else {
-                return bad("duration_s must be a number of seconds, a duration like \"15m\", or null");
-            }
-            if (!std::isfinite(*c.duration_s) || *c.duration_s <= 0) return bad("duration_s must be positive");
-        } else if (key == "reason" || key == "requested_by") {
-            if (!value.is_string() && !value.is_null()) return bad(fmt::format("{} must be a string", key));
-            (key == "reason" ? c.reason : c.requested_by) = value.is_string() ? value.get<std::string>() : "";
-        } else {
-            return bad(fmt::format("unknown field '{}' (expected asset, mw, duration_s, reason, requested_by)", key));
-        }
-    }
-    if (!have_asset) return bad("missing field 'asset' (UUID or site/asset)");
-    if (!have_mw) return bad("missing field 'mw'");
-    if (!std::isfinite(c.mw)) return bad("mw must be finite");
-    if (c.requested_by.empty() && req.has_header("X-Requested-By")) c.requested_by = req.get_header_value("X-Requested-By");
-    return c;
+    if (c->requested_by.empty() && req.has_header("X-Requested-By")) c->requested_by = req.get_header_value("X-Requested-By");
+    return std::move(*c);
 }
 
 }  // namespace

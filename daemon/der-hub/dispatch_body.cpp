@@ -1,0 +1,59 @@
+#include "dispatch_body.hpp"
+
+#include <fmt/core.h>
+#include <nlohmann/json.hpp>
+
+#include <cmath>
+
+namespace der::hub {
+
+using nlohmann::json;
+
+Result<DispatchCommand> parse_dispatch_body(std::string_view text) {
+    json body;
+    try {
+        body = json::parse(text);
+    } catch (const json::parse_error& e) {
+        return fail(Errc::invalid_argument, fmt::format("body is not valid JSON: {}", e.what()));
+    }
+    if (!body.is_object()) return fail(Errc::invalid_argument, "body must be a JSON object");
+    const auto bad = [](std::string message) { return fail(Errc::invalid_argument, std::move(message)); };
+    DispatchCommand c;
+    bool have_asset = false;
+    bool have_mw = false;
+    for (const auto& [key, value] : body.items()) {
+        if (key == "asset" || key == "asset_id") {
+            if (!value.is_string()) return bad(fmt::format("{} must be a string (UUID or site/asset)", key));
+            if (have_asset && value.get<std::string>() != c.asset) return bad("asset and asset_id disagree");
+            c.asset = value.get<std::string>();
+            have_asset = true;
+        } else if (key == "mw") {
+            if (!value.is_number()) return bad("mw must be a number (positive = discharge, negative = charge)");
+            c.mw = value.get<double>();
+            have_mw = true;
+        } else if (key == "duration_s") {
+            if (value.is_null()) continue;
+            if (value.is_number()) {
+                c.duration_s = value.get<double>();
+            } else if (value.is_string()) {
+                auto d = parse_duration(value.get<std::string>());
+                if (!d) return bad("duration_s: " + d.error().message);
+                c.duration_s = *d;
+            } else {
+                return bad("duration_s must be a number of seconds, a duration like \"15m\", or null");
+            }
+            if (!std::isfinite(*c.duration_s) || *c.duration_s <= 0) return bad("duration_s must be positive");
+        } else if (key == "reason" || key == "requested_by") {
+            if (!value.is_string() && !value.is_null()) return bad(fmt::format("{} must be a string", key));
+            (key == "reason" ? c.reason : c.requested_by) = value.is_string() ? value.get<std::string>() : "";
+        } else {
+            return bad(fmt::format("unknown field '{}' (expected asset, mw, duration_s, reason, requested_by)", key));
+        }
+    }
+    if (!have_asset) return bad("missing field 'asset' (UUID or site/asset)");
+    if (!have_mw) return bad("missing field 'mw'");
+    if (!std::isfinite(c.mw)) return bad("mw must be finite");
+    return c;
+}
+
+}  // namespace der::hub

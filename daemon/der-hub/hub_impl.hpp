@@ -1,0 +1,159 @@
+#pragma once
+// Internal to der-hub: the Hub class, shared by hub.cpp (agents, loop),
+// control.cpp (the control socket). One thread owns an instance.
+
+#include "dispatch_book.hpp"
+#include "hub_options.hpp"
+#include "loop_api.hpp"
+#include "mailbox.hpp"
+#include "memory_history.hpp"
+#include "rest_server.hpp"
+#include "sessions.hpp"
+#include "snapshot.hpp"
+
+#include "der/assets_config.hpp"
+#include "der/wire_codec.hpp"
+
+#include <zmq.hpp>
+
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+namespace der::hub {
+
+inline constexpr std::int64_t k_tack_interval_ms = 50;
+inline constexpr std::int64_t k_publish_interval_ms = 100;
+inline constexpr std::int64_t k_sweep_interval_ms = 250;
+inline constexpr std::int64_t k_log_peer_interval_ms = 60'000;
+inline constexpr int k_max_batch = 2048;  // messages drained per socket per turn
+
+template <class... Ts>
+struct Overloaded : Ts... {
+    using Ts::operator()...;
+};
+
+inline std::string hex_id(std::string_view routing_id) {
+    static constexpr char k[] = "0123456789abcdef";
+    std::string out;
+    for (unsigned char c : routing_id) {
+        out.push_back(k[c >> 4]);
+        out.push_back(k[c & 15]);
+    }
+    return out;
+}
+
+inline double seconds_or_exit(const std::string& flag, const std::string& text) {
+    auto v = parse_duration(text);
+    if (!v) throw cli::ExitError(cli::usage, flag + ": " + v.error().message);
+    return *v;
+}
+
+class Hub {
+public:
+    Hub(const HubOptions& options, config::Loaded loaded, cli::Signals& signals)
+        : m_options(options),
+          m_signals(signals),
+          m_history(options.memory_history_rows, seconds_or_exit("--memory-history-age", options.memory_history_age)),
+          m_dispatches(seconds_or_exit("--pending-ttl", options.pending_ttl),
+                       seconds_or_exit("--ack-timeout", options.ack_timeout)),
+          m_ctx(1),
+          m_agents(m_ctx, zmq::socket_type::router),
+          m_stream(m_ctx, zmq::socket_type::xpub),
+          m_control(m_ctx, zmq::socket_type::router) {
+        set_fleet(std::move(loaded.fleet));
+    }
+
+    int run();
+
+private:
+    void set_fleet(config::Fleet fleet);
+    void bind_sockets();
+    void drain_agents();
+    void on_agent_frames(std::vector<zmq::message_t>& frames);
+    void on_register(const std::string& route, const wire::Register& reg);
+    void on_telemetry(const std::string& route, const Telemetry& t);
+    void on_heartbeat(const std::string& route, const Heartbeat& h);
+    void on_ack(const std::string& route, const wire::Ack& ack);
+    Result<Dispatch> create_dispatch(const DispatchCommand& command);
+    void deliver(const Uuid& dispatch_id);
+    void publish_dispatch_changes();
+    void publish_stream(const std::string& topic, const std::string& body);
+    void drain_stream();
+
+    // control.cpp: the control socket (der-dispatch, der-history, ...)
+    void bind_control();
+    void drain_control();
+    void on_control_frames(std::vector<zmq::message_t>& frames);
+    void on_control_dispatch(const std::string& route, const wire::DispatchRequest& request);
+    void on_control_history(const std::string& route, const wire::HistoryRequest& request);
+    void on_control_query(const std::string& route, const wire::QueryRequest& request);
+    bool send_control(const std::string& route, const wire::ControlMessage& message);
+    void control_error(const std::string& route, const std::string& request_id, std::string code,
+                       std::string message);
+    /// Answers `wait`ing dispatch requests whose dispatch reached an outcome.
+    void answer_waiters(const Dispatch& d);
+    [[nodiscard]] const Asset* resolve_asset(std::string_view id_or_name) const;
+    [[nodiscard]] Now now() const { return Now{m_clock.now_ms(), m_clock.mono_ms()}; }
+    Session* session_or_reregister(const std::string& route);
+    bool send_agent(const std::string& route, const wire::AgentMessage& message);
+    void flush_tacks(std::int64_t now);
+    void mark_tack_due(Session& s) {
+        if (s.tack_due) return;
+        s.tack_due = true;
+        m_tack_due.push_back(s.asset_id);
+    }
+    [[nodiscard]] std::string name_of(const Uuid& id) const {
+        const auto it = m_assets.find(id);
+        return it != m_assets.end() ? it->second->qualified_name() : id.to_string();
+    }
+    void sweep(std::int64_t now);
+    void publish(std::int64_t now);
+    void reload();
+    void malformed(const std::string& route, std::uint64_t& counter, std::string_view why);
+    [[nodiscard]] std::int64_t offline_after_ms() const {
+        return static_cast<std::int64_t>(std::llround(3.0 * m_fleet.telemetry_s * 1000.0));
+    }
+
+    struct Live {
+        std::optional<Telemetry> latest;
+        TimestampMs latest_received = 0;
+        std::optional<Heartbeat> heartbeat;
+    };
+
+    HubOptions m_options;
+    cli::Signals& m_signals;
+    SystemClock m_clock;
+    config::Fleet m_fleet;
+    std::unordered_map<Uuid, const Asset*> m_assets;          // into m_fleet
+    std::unordered_map<std::string, const Asset*> m_by_name;  // `site/asset` -> into m_fleet
+    SessionTable m_sessions;
+    MemoryHistory m_history;
+    DispatchBook m_dispatches;
+    std::vector<Dispatch> m_changed;  // dispatch state changes not yet published, in order
+    std::unordered_map<Uuid, Live> m_live;
+    HubCounters m_counters;
+    Mailbox m_mailbox;
+    SnapshotHolder m_snapshots;
+    LoopHealth m_health;
+    std::unique_ptr<RestServer> m_rest;
+    zmq::context_t m_ctx;
+    zmq::socket_t m_agents;
+    zmq::socket_t m_stream;
+    zmq::socket_t m_control;
+    struct Waiter {
+        std::string route;
+        std::string request_id;
+    };
+    std::unordered_map<Uuid, std::vector<Waiter>> m_waiters;  // dispatch -> clients waiting for its outcome
+    std::size_t m_subscriptions = 0;
+    std::vector<Uuid> m_tack_due;
+    std::unordered_map<std::string, std::int64_t> m_peer_log;  // routing id -> last log (mono)
+    std::unordered_map<std::string, std::int64_t> m_reregistered;  // routing id -> last reregister (mono)
+    bool m_dirty = true;
+    std::int64_t m_last_publish = 0;
+    std::int64_t m_last_sweep = 0;
+};
+
+}  // namespace der::hub
