@@ -397,11 +397,33 @@ void body(json& j, const DispatchRequest& m) {
     j = json{{"request_id", m.request_id},
              {"token", redacted(m.token)},
              {"asset", m.asset},
+             {"site", m.site},
              {"mw", m.mw},
              {"duration_s", opt_double(m.duration_s)},
+             {"start_at", opt_time(m.start_at)},
              {"wait", m.wait},
              {"reason", m.reason},
              {"requested_by", m.requested_by}};
+}
+
+void body(json& j, const CancelRequest& m) {
+    j = json{{"request_id", m.request_id},
+             {"token", redacted(m.token)},
+             {"dispatch_id", m.dispatch_id},
+             {"reason", m.reason},
+             {"requested_by", m.requested_by}};
+}
+
+void body(json& j, const StopRequest& m) {
+    j = json{{"request_id", m.request_id},
+             {"token", redacted(m.token)},
+             {"site", m.site},
+             {"reason", m.reason},
+             {"requested_by", m.requested_by}};
+}
+
+void body(json& j, const StopResult& m) {
+    j = json{{"request_id", m.request_id}, {"assets", m.assets}, {"cancelled", m.cancelled}};
 }
 
 void body(json& j, const HistoryRequest& m) {

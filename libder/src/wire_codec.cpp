@@ -300,15 +300,42 @@ void write(Writer& w, const Dispatch& d) {
 }
 
 void write(Writer& w, const DispatchRequest& m) {
-    w.map(8);
+    w.map(10);
     w.key("request_id"), w.str(m.request_id);
     w.key("token"), w.str(m.token);
     w.key("asset"), w.str(m.asset);
+    w.key("site"), w.str(m.site);
     w.key("mw"), w.f64(m.mw);
     w.key("duration_s"), w.opt(m.duration_s, [&](double v) { w.f64(v); });
+    w.key("start_at"), w.opt(m.start_at, [&](TimestampMs v) { w.i64(v); });
     w.key("wait"), w.boolean(m.wait);
     w.key("reason"), w.str(m.reason);
     w.key("requested_by"), w.str(m.requested_by);
+}
+
+void write(Writer& w, const CancelRequest& m) {
+    w.map(5);
+    w.key("request_id"), w.str(m.request_id);
+    w.key("token"), w.str(m.token);
+    w.key("dispatch_id"), w.uuid(m.dispatch_id);
+    w.key("reason"), w.str(m.reason);
+    w.key("requested_by"), w.str(m.requested_by);
+}
+
+void write(Writer& w, const StopRequest& m) {
+    w.map(5);
+    w.key("request_id"), w.str(m.request_id);
+    w.key("token"), w.str(m.token);
+    w.key("site"), w.str(m.site);
+    w.key("reason"), w.str(m.reason);
+    w.key("requested_by"), w.str(m.requested_by);
+}
+
+void write(Writer& w, const StopResult& m) {
+    w.map(3);
+    w.key("request_id"), w.str(m.request_id);
+    w.key("assets"), w.u64(m.assets);
+    w.key("cancelled"), w.u64(m.cancelled);
 }
 
 void write(Writer& w, const DispatchResult& m) {
@@ -894,9 +921,11 @@ bool read(const Obj& o, Dispatch& v, Fault& f) { return read_struct<k_dispatch_f
 constexpr std::array k_dispatch_request_fields{
     field<&DispatchRequest::request_id>("request_id", optional),
     field<&DispatchRequest::token>("token", optional),
-    field<&DispatchRequest::asset>("asset", required),
+    field<&DispatchRequest::asset>("asset", optional),
+    field<&DispatchRequest::site>("site", optional),
     field<&DispatchRequest::mw>("mw", required),
     field<&DispatchRequest::duration_s>("duration_s", optional),
+    field<&DispatchRequest::start_at>("start_at", optional),
     field<&DispatchRequest::wait>("wait", optional),
     field<&DispatchRequest::reason>("reason", optional),
     field<&DispatchRequest::requested_by>("requested_by", optional),
@@ -904,6 +933,31 @@ constexpr std::array k_dispatch_request_fields{
 bool read(const Obj& o, DispatchRequest& v, Fault& f) {
     return read_struct<k_dispatch_request_fields>(o, v, f);
 }
+
+constexpr std::array k_cancel_fields{
+    field<&CancelRequest::request_id>("request_id", optional),
+    field<&CancelRequest::token>("token", optional),
+    field<&CancelRequest::dispatch_id>("dispatch_id", required),
+    field<&CancelRequest::reason>("reason", optional),
+    field<&CancelRequest::requested_by>("requested_by", optional),
+};
+bool read(const Obj& o, CancelRequest& v, Fault& f) { return read_struct<k_cancel_fields>(o, v, f); }
+
+constexpr std::array k_stop_fields{
+    field<&StopRequest::request_id>("request_id", optional),
+    field<&StopRequest::token>("token", optional),
+    field<&StopRequest::site>("site", optional),
+    field<&StopRequest::reason>("reason", optional),
+    field<&StopRequest::requested_by>("requested_by", optional),
+};
+bool read(const Obj& o, StopRequest& v, Fault& f) { return read_struct<k_stop_fields>(o, v, f); }
+
+constexpr std::array k_stop_result_fields{
+    field<&StopResult::request_id>("request_id", optional),
+    field<&StopResult::assets>("assets", required),
+    field<&StopResult::cancelled>("cancelled", required),
+};
+bool read(const Obj& o, StopResult& v, Fault& f) { return read_struct<k_stop_result_fields>(o, v, f); }
 
 constexpr std::array k_dispatch_result_fields{
     field<&DispatchResult::request_id>("request_id", optional),
@@ -1192,6 +1246,9 @@ std::string_view type_name(const ControlMessage& message) noexcept {
             [](const AgentsReply&) -> std::string_view { return "agents.reply"; },
             [](const LatestReply&) -> std::string_view { return "latest.reply"; },
             [](const ErrorReply&) -> std::string_view { return "error"; },
+            [](const CancelRequest&) -> std::string_view { return "cancel"; },
+            [](const StopRequest&) -> std::string_view { return "stop"; },
+            [](const StopResult&) -> std::string_view { return "stop.result"; },
         },
         message);
 }
@@ -1255,6 +1312,9 @@ Result<ControlMessage> decode_control(std::string_view type, std::string_view bo
     if (type == "agents.reply") return decode_into<M, AgentsReply>(type, body);
     if (type == "latest.reply") return decode_into<M, LatestReply>(type, body);
     if (type == "error") return decode_into<M, ErrorReply>(type, body);
+    if (type == "cancel") return decode_into<M, CancelRequest>(type, body);
+    if (type == "stop") return decode_into<M, StopRequest>(type, body);
+    if (type == "stop.result") return decode_into<M, StopResult>(type, body);
     return fail(Errc::decode, fmt::format("unknown message type '{}'", printable(type)));
 }
 

@@ -160,6 +160,15 @@ std::optional<HttpReply> http_post(int port, const std::string& path, const std:
     return HttpReply{res->status, res->body};
 }
 
+std::optional<HttpReply> http_delete(int port, const std::string& path, const std::string& body) {
+    httplib::Client client("127.0.0.1", port);
+    client.set_connection_timeout(2, 0);
+    client.set_read_timeout(5, 0);
+    auto res = client.Delete(path.c_str(), body, "application/json");
+    if (!res) return std::nullopt;
+    return HttpReply{res->status, res->body};
+}
+
 nlohmann::json get_json(int port, const std::string& path) {
     auto reply = http_get(port, path);
     if (!reply) throw std::runtime_error("GET " + path + " failed");
@@ -404,6 +413,140 @@ nlohmann::json telemetry_history(int http_port, const std::string& asset) {
         path = page["next"].get<std::string>();
     }
     return rows;
+}
+
+// --- running programs to completion ------------------------------------------------
+
+RunResult run_capture(const std::vector<std::string>& argv, const std::string& input, Ms deadline) {
+    ::signal(SIGPIPE, SIG_IGN);  // a child that closes its stdin early must not kill the test
+    int in[2], out[2], err[2];
+    if (::pipe2(in, O_CLOEXEC) != 0 || ::pipe2(out, O_CLOEXEC) != 0 || ::pipe2(err, O_CLOEXEC) != 0)
+        throw std::runtime_error("pipe2 failed");
+    std::vector<std::string> copy = argv;
+    std::vector<char*> args;
+    for (auto& a : copy) args.push_back(a.data());
+    args.push_back(nullptr);
+    const auto start = std::chrono::steady_clock::now();
+    const pid_t pid = ::fork();
+    if (pid < 0) throw std::runtime_error("fork failed");
+    if (pid == 0) {
+        ::dup2(in[0], STDIN_FILENO);
+        ::dup2(out[1], STDOUT_FILENO);
+        ::dup2(err[1], STDERR_FILENO);
+        sigset_t none;
+        sigemptyset(&none);
+        sigprocmask(SIG_SETMASK, &none, nullptr);
+        ::signal(SIGPIPE, SIG_DFL);
+        ::execv(args[0], args.data());
+        std::fprintf(stderr, "exec %s failed: %s\n", args[0], std::strerror(errno));
+        ::_exit(127);
+    }
+    ::close(in[0]);
+    ::close(out[1]);
+    ::close(err[1]);
+    ::fcntl(in[1], F_SETFL, O_NONBLOCK);
+
+    RunResult result;
+    std::size_t written = 0;
+    int in_fd = in[1];
+    if (input.empty()) {
+        ::close(in_fd);
+        in_fd = -1;
+    }
+    int out_fd = out[0], err_fd = err[0];
+    const auto end = start + deadline;
+    bool killed = false;
+    while (out_fd >= 0 || err_fd >= 0) {
+        std::vector<pollfd> fds;
+        if (in_fd >= 0) fds.push_back({in_fd, POLLOUT, 0});
+        if (out_fd >= 0) fds.push_back({out_fd, POLLIN, 0});
+        if (err_fd >= 0) fds.push_back({err_fd, POLLIN, 0});
+        const auto left = std::chrono::duration_cast<Ms>(end - std::chrono::steady_clock::now()).count();
+        if (left <= 0 && !killed) {
+            ::kill(pid, SIGCONT);
+            ::kill(pid, SIGKILL);
+            killed = true;
+        }
+        ::poll(fds.data(), fds.size(), killed ? 100 : static_cast<int>(std::min<long long>(left, 100)));
+        for (const auto& p : fds) {
+            if (p.revents == 0) continue;
+            if (p.fd == in_fd) {
+                const ssize_t n = ::write(in_fd, input.data() + written, input.size() - written);
+                if (n > 0) written += static_cast<std::size_t>(n);
+                if (n < 0 || written == input.size()) {
+                    ::close(in_fd);
+                    in_fd = -1;
+                }
+                continue;
+            }
+            char buf[8192];
+            const ssize_t n = ::read(p.fd, buf, sizeof buf);
+            auto& target = p.fd == out_fd ? result.out : result.err;
+            if (n > 0) {
+                target.append(buf, static_cast<std::size_t>(n));
+            } else {
+                ::close(p.fd);
+                (p.fd == out_fd ? out_fd : err_fd) = -1;
+            }
+        }
+        if (killed && std::chrono::steady_clock::now() > end + 2000ms) break;  // a grandchild holds the pipes
+    }
+    if (in_fd >= 0) ::close(in_fd);
+    if (out_fd >= 0) ::close(out_fd);
+    if (err_fd >= 0) ::close(err_fd);
+    int status = 0;
+    ::waitpid(pid, &status, 0);
+    result.status = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    result.timed_out = killed;
+    result.elapsed = std::chrono::duration_cast<Ms>(std::chrono::steady_clock::now() - start);
+    return result;
+}
+
+RunResult run_shell(const std::string& command, Ms deadline) {
+    return run_capture({"/bin/sh", "-c", command}, {}, deadline);
+}
+
+std::string shell_quote(const std::string& text) {
+    std::string out = "'";
+    for (const char c : text) {
+        if (c == '\'') out += "'\\''";
+        else out += c;
+    }
+    return out + "'";
+}
+
+std::vector<std::string> lines_of(const std::string& text) {
+    std::vector<std::string> out;
+    std::istringstream in(text);
+    std::string line;
+    while (std::getline(in, line))
+        if (!line.empty()) out.push_back(line);
+    return out;
+}
+
+std::vector<pid_t> child_pids(pid_t parent) {
+    std::vector<pid_t> out;
+    for (const auto& entry : std::filesystem::directory_iterator("/proc")) {
+        const auto name = entry.path().filename().string();
+        if (name.empty() || name.find_first_not_of("0123456789") != std::string::npos) continue;
+        // /proc/PID/stat: "pid (comm) state ppid ..."; comm may hold spaces and parentheses.
+        const std::string stat = read_file(entry.path().string() + "/stat");
+        const auto close = stat.rfind(')');
+        if (close == std::string::npos) continue;
+        std::istringstream rest(stat.substr(close + 1));
+        char state = 0;
+        pid_t ppid = 0;
+        rest >> state >> ppid;
+        if (ppid == parent && state != 'Z') out.push_back(static_cast<pid_t>(std::stoi(name)));
+    }
+    return out;
+}
+
+bool process_alive(pid_t pid) {
+    const std::string stat = read_file(fmt::format("/proc/{}/stat", pid));
+    const auto close = stat.rfind(')');
+    if (close == std::string::npos) return false;
+    return stat.size() > close + 2 && stat[close + 2] != 'Z';
 }
 
 }  // namespace der::test

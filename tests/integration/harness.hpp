@@ -79,6 +79,7 @@ struct HttpReply {
 std::optional<HttpReply> http_get(int port, const std::string& path);
 std::optional<HttpReply> http_post(int port, const std::string& path, const std::string& body,
                                    const std::string& content_type = "application/json");
+std::optional<HttpReply> http_delete(int port, const std::string& path, const std::string& body = "");
 /// GET and parse as JSON; throws std::runtime_error when it fails.
 nlohmann::json get_json(int port, const std::string& path);
 
@@ -147,5 +148,31 @@ private:
 
 /// Telemetry rows of an asset from the hub's history (all pages).
 nlohmann::json telemetry_history(int http_port, const std::string& asset);
+
+// --- running programs to completion (der-dispatch, der-history, der-tail -n) ---
+
+/// How a program run by run_capture() ended.
+struct RunResult {
+    int status = -1;          ///< exit status, 128+signal when killed
+    bool timed_out = false;   ///< killed (SIGKILL) at the deadline
+    std::string out;          ///< everything it wrote to stdout
+    std::string err;          ///< everything it wrote to stderr
+    Ms elapsed{0};
+};
+
+/// Runs `argv` with `input` on its stdin (then closed) and captures stdout and
+/// stderr; SIGKILL at `deadline`.
+RunResult run_capture(const std::vector<std::string>& argv, const std::string& input = {}, Ms deadline = 30000ms);
+/// The same for a /bin/sh command line (for pipelines such as `der-tail | head -1`).
+RunResult run_shell(const std::string& command, Ms deadline = 30000ms);
+/// `text` quoted for /bin/sh.
+std::string shell_quote(const std::string& text);
+/// The lines of `text`, without empty ones.
+std::vector<std::string> lines_of(const std::string& text);
+
+/// Live children of `parent` (from /proc; zombies excluded).
+std::vector<pid_t> child_pids(pid_t parent);
+/// The process exists and is not a zombie.
+bool process_alive(pid_t pid);
 
 }  // namespace der::test

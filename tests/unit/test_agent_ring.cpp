@@ -577,3 +577,29 @@ TEST_CASE("--asset that is neither a UUID nor site/name, and bad limits, are usa
     CHECK(bad.error().code == der::Errc::invalid_argument);
     CHECK_THAT(bad.error().message, Catch::Contains("--efficiency"));
 }
+
+TEST_CASE("a release from the hub goes to 0 MW with no dispatch in force and no ack", "[agent]") {
+    Harness h;
+    h.core->on_message(h.welcome());
+    h.core->on_message(setpoint(1.0, std::nullopt));
+    REQUIRE(h.adapter->read().setpoint_mw == 1.0);
+    const auto acks_before = h.sent_of<wire::Ack>().size();
+    der::Setpoint release;  // nil dispatch_id
+    release.mw = 0.0;
+    h.core->on_message(release);
+    CHECK(h.adapter->read().setpoint_mw == 0.0);
+    CHECK_FALSE(h.core->dispatch_id().has_value());
+    CHECK(h.sent_of<wire::Ack>().size() == acks_before);
+}
+
+TEST_CASE("a welcome without a dispatch ends the one the agent had: the hub is authoritative", "[agent]") {
+    Harness h;
+    h.core->on_connected();
+    h.core->on_message(h.welcome());
+    h.core->on_message(setpoint(-1.0, 600.0));
+    h.core->on_disconnected();
+    h.core->on_connected();
+    h.core->on_message(h.welcome());  // cancelled while we were away
+    CHECK(h.adapter->read().setpoint_mw == 0.0);
+    CHECK_FALSE(h.core->dispatch_id().has_value());
+}

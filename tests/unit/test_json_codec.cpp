@@ -147,7 +147,7 @@ TEST_CASE("messages print as type and body, with tokens redacted", "[json]") {
     CHECK(tack == json{{"type", "tack"}, {"body", {{"epoch", id(0x30).to_string()}, {"seq", 9}}}});
 
     const json request = ControlMessage{
-        DispatchRequest{"r1", "secret", "north/bess-1", 2.5, std::nullopt, true, "", "bob"}};
+        DispatchRequest{"r1", "secret", "north/bess-1", 2.5, std::nullopt, true, "", "bob", "", std::nullopt}};
     CHECK(request.at("type") == "dispatch");
     CHECK(request.at("body").at("token") == "<redacted>");
     CHECK(request.at("body").at("duration_s").is_null());

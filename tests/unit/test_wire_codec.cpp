@@ -192,8 +192,8 @@ std::vector<ControlMessage> control_messages() {
     TelemetryBucket bucket{id(0x10), 1'763'882'700'000, 15, 50, 40, 60, 1, -2, 3};
     Heartbeat hb{id(0x10), 1'763'882'715'123, 1.5, 0, ""};
     return {
-        DispatchRequest{"r1", "secret", "north/bess-1", 2.5, 900.0, true, "test", "alice"},
-        DispatchRequest{"", "", id(0x10).to_string(), -1.0, std::nullopt, false, "", ""},
+        DispatchRequest{"r1", "secret", "north/bess-1", 2.5, 900.0, true, "test", "alice", "", 1'763'882'800'000},
+        DispatchRequest{"", "", "", -1.0, std::nullopt, false, "", "", "north", std::nullopt},
         DispatchResult{"r1", id(0x70), DispatchState::applied, "", true},
         DispatchResult{"r2", std::nullopt, std::nullopt, "mw outside [-5, 5]", false},
         HistoryRequest{"r3", "t", HistoryKind::dispatch, "north/bess-1", 1000, 2000, 60.0, 500},

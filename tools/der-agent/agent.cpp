@@ -125,6 +125,9 @@ void AgentCore::on_bad_frame(std::string_view what) {
 void AgentCore::run_timers() {
     const std::int64_t now = m_clock.mono_ms();
 
+    m_adapter.poll();
+    settle_pending(now);
+
     // The dispatch ends first, so no tick or record runs past its end at its power.
     if (m_dispatch && m_dispatch->end_mono_ms && now >= *m_dispatch->end_mono_ms) {
         advance_device(*m_dispatch->end_mono_ms);
@@ -163,6 +166,11 @@ void AgentCore::run_timers() {
                   m_ring.size());
         if (zero) {
             advance_device(now);
+            if (m_pending) {
+                log::info("dispatch {} dropped before the device answered (the hub is lost)",
+                          m_pending->setpoint.dispatch_id.to_string());
+                m_pending.reset();
+            }
             if (m_dispatch) {
                 end_dispatch(now, "the hub is lost");
             } else {
@@ -187,6 +195,7 @@ std::int64_t AgentCore::next_deadline_mono_ms() const {
         if (const auto stall = m_ring.stall_deadline_ms(2 * m_telemetry_ms)) next = std::min(next, *stall);
     }
     if (m_welcomed && m_send_blocked) next = std::min(next, m_clock.mono_ms() + k_send_retry_ms);
+    if (const auto device = m_adapter.next_deadline_mono_ms()) next = std::min(next, *device);
     return next;
 }
 
@@ -195,6 +204,11 @@ std::int64_t AgentCore::next_deadline_mono_ms() const {
 std::optional<Uuid> AgentCore::dispatch_id() const {
     if (!m_dispatch) return std::nullopt;
     return m_dispatch->id;
+}
+
+std::optional<Uuid> AgentCore::pending_dispatch_id() const {
+    if (!m_pending) return std::nullopt;
+    return m_pending->setpoint.dispatch_id;
 }
 
 std::optional<double> AgentCore::dispatch_remaining_s() const {
@@ -231,7 +245,9 @@ void AgentCore::log_state() const {
     log::info(
         "state: soc {:.1f}% ({:.3f} MWh), {:.3f} MW (setpoint {:.3f} MW, {}), dispatch {}{}; session {}; "
         "buffer {} records (in flight {}, acked seq {}, last seq {}, dropped {})",
-        device.soc_pct, device.soc_mwh, device.current_mw, device.setpoint_mw, to_string(device.status),
+        device.soc_pct, device.soc_mwh, device.current_mw, device.setpoint_mw,
+        device.fault_reason.empty() ? std::string(to_string(device.status))
+                                    : fmt::format("fault: {}", device.fault_reason),
         m_dispatch ? m_dispatch->id.to_string() : std::string("none"),
         remaining ? fmt::format(" ({} left)", format_duration(*remaining)) : std::string(),
         m_welcomed ? "registered" : (m_connected ? "connected, not registered" : "disconnected"),
@@ -302,11 +318,15 @@ void AgentCore::handle(const wire::Welcome& welcome, std::int64_t now) {
         fmt_opt_seq(m_ring.oldest_seq()), fmt_opt_seq(m_ring.newest_seq()));
 
     // Re-sync: the welcome carries the dispatch in force at the hub.
+    // The hub is authoritative: no dispatch in force there (cancelled, stopped
+    // or expired while we were away, or a hub without a database that
+    // restarted) means none here either.
     if (welcome.dispatch) {
         apply_dispatch(*welcome.dispatch, now);
-    } else if (m_dispatch) {
-        log::info("hub has no dispatch in force; keeping {} until it ends or is replaced",
-                  m_dispatch->id.to_string());
+    } else if (m_dispatch || m_pending) {
+        m_pending.reset();
+        if (m_dispatch) end_dispatch(now, "the hub has no dispatch in force for this asset");
+        else (void)m_adapter.apply_setpoint(0.0);
     }
     pump(now);
     // The first record of a run reaches the hub at once, with the restored state.
@@ -334,6 +354,18 @@ void AgentCore::handle(const wire::Tack& tack, std::int64_t now) {
 }
 
 void AgentCore::handle(const Setpoint& setpoint, std::int64_t now) {
+    if (setpoint.dispatch_id.is_nil()) {
+        // A release (cancel, stop, maintenance): 0 MW and no dispatch in force; no ack.
+        m_pending.reset();
+        if (m_dispatch) {
+            end_dispatch(now, "released by the hub (cancel, stop or maintenance)");
+        } else {
+            advance_device(now);
+            (void)m_adapter.apply_setpoint(0.0);
+            log::info("released by the hub: 0 MW");
+        }
+        return;
+    }
     if (!m_welcomed)
         log::debug("setpoint {} before a welcome; applying it", setpoint.dispatch_id.to_string());
     apply_dispatch(setpoint, now);
@@ -361,6 +393,10 @@ void AgentCore::apply_dispatch(const Setpoint& setpoint, std::int64_t now) {
         send_ack(setpoint.dispatch_id, wire::AckStatus::applied, {});
         return;
     }
+    if (m_pending && m_pending->setpoint.dispatch_id == setpoint.dispatch_id) {
+        log::debug("dispatch {} is awaiting the device's answer", id);
+        return;
+    }
     if (dispatch_ended_here(setpoint.dispatch_id)) {
         log::info("dispatch {} already ended here; not applying it again", id);
         return;
@@ -373,14 +409,28 @@ void AgentCore::apply_dispatch(const Setpoint& setpoint, std::int64_t now) {
     }
     advance_device(now);  // energy so far at the previous setpoint
     ApplyResult result = m_adapter.apply_setpoint(setpoint.mw);
-    if (!result.accepted) {
+    if (result.pending()) {
+        if (m_pending)
+            log::info("dispatch {} replaced by {} before the device answered",
+                      m_pending->setpoint.dispatch_id.to_string(), id);
+        log::debug("dispatch {} of {} MW sent to the device; awaiting its answer", id, setpoint.mw);
+        m_pending = PendingDispatch{setpoint, result.ticket, now};
+        return;
+    }
+    if (!result.accepted()) {
         log::warn("dispatch {} of {} MW rejected by the {} adapter: {}", id, setpoint.mw, m_adapter.kind(),
                   result.reason);
         send_ack(setpoint.dispatch_id, wire::AckStatus::rejected, std::move(result.reason));
         return;
     }
+    m_pending.reset();  // a later setpoint overtook one the device had not answered
+    commit_dispatch(setpoint, now);
+}
+
+void AgentCore::commit_dispatch(const Setpoint& setpoint, std::int64_t received_mono_ms) {
+    const std::string id = setpoint.dispatch_id.to_string();
     DispatchInForce next{setpoint.dispatch_id, setpoint.mw, std::nullopt};
-    if (setpoint.remaining_s) next.end_mono_ms = now + to_ms(*setpoint.remaining_s);
+    if (setpoint.remaining_s) next.end_mono_ms = received_mono_ms + to_ms(*setpoint.remaining_s);
     if (m_dispatch) log::info("dispatch {} replaced by {}", m_dispatch->id.to_string(), id);
     m_dispatch = next;
     log::info("dispatch {} applied: {} MW {}", id, setpoint.mw,
@@ -389,10 +439,31 @@ void AgentCore::apply_dispatch(const Setpoint& setpoint, std::int64_t now) {
     send_ack(setpoint.dispatch_id, wire::AckStatus::applied, {});
 }
 
+void AgentCore::settle_pending(std::int64_t now) {
+    while (auto result = m_adapter.take_settled()) {
+        if (!m_pending || result->ticket != m_pending->ticket) continue;  // replaced or dropped meanwhile
+        const PendingDispatch pending = *m_pending;
+        m_pending.reset();
+        if (result->accepted()) {
+            advance_device(now);
+            commit_dispatch(pending.setpoint, pending.received_mono_ms);
+            continue;
+        }
+        log::warn("dispatch {} of {} MW rejected by the {} adapter: {}",
+                  pending.setpoint.dispatch_id.to_string(), pending.setpoint.mw, m_adapter.kind(),
+                  result->reason);
+        send_ack(pending.setpoint.dispatch_id, wire::AckStatus::rejected, result->reason);
+        // A dispatch that ended while this one was pending left the device as it was.
+        if (!m_dispatch) (void)m_adapter.apply_setpoint(0.0);
+    }
+}
+
 void AgentCore::end_dispatch(std::int64_t now, std::string_view why) {
     if (!m_dispatch) return;
     advance_device(now);
-    (void)m_adapter.apply_setpoint(0.0);  // 0 MW is always accepted
+    // 0 MW (never refused by an adapter); not when a newer setpoint is on
+    // its way to the device: that one replaces this dispatch.
+    if (!m_pending) (void)m_adapter.apply_setpoint(0.0);
     log::info("dispatch {} ended ({}): 0 MW", m_dispatch->id.to_string(), why);
     m_ended_dispatches.push_back(m_dispatch->id);
     if (m_ended_dispatches.size() > k_ended_remembered) m_ended_dispatches.pop_front();
@@ -411,7 +482,7 @@ void AgentCore::send_ack(const Uuid& dispatch_id, wire::AckStatus status, std::s
 
 void AgentCore::advance_device(std::int64_t now) {
     if (now <= m_last_step_mono_ms) return;
-    m_adapter.tick(static_cast<double>(now - m_last_step_mono_ms) / 1000.0);
+    m_adapter.step(static_cast<double>(now - m_last_step_mono_ms) / 1000.0);
     m_last_step_mono_ms = now;
 }
 

@@ -63,8 +63,9 @@ public:
     void on_message(const wire::AgentMessage& message);
     /// A frame that did not decode: counted, logged at most once a minute.
     void on_bad_frame(std::string_view what);
-    /// Runs every timer that is due: device tick, telemetry, heartbeat,
-    /// register retries, dispatch end, go-back-N, hub loss, state log.
+    /// Runs every timer that is due: device poll and tick, setpoints the
+    /// device has answered, telemetry, heartbeat, register retries,
+    /// dispatch end, go-back-N, hub loss, state log.
     void run_timers();
     /// The monotonic time at which run_timers next has something to do.
     [[nodiscard]] std::int64_t next_deadline_mono_ms() const;
@@ -82,6 +83,8 @@ public:
     [[nodiscard]] double heartbeat_s() const { return m_heartbeat_ms / 1000.0; }
     [[nodiscard]] const BessLimits& limits_in_force() const { return m_limits; }
     [[nodiscard]] std::optional<Uuid> dispatch_id() const;
+    /// The dispatch sent to the device and not yet answered by it, if any.
+    [[nodiscard]] std::optional<Uuid> pending_dispatch_id() const;
     /// Seconds left of the dispatch in force; nil when none or open-ended.
     [[nodiscard]] std::optional<double> dispatch_remaining_s() const;
     [[nodiscard]] std::uint64_t bad_frames() const { return m_bad_frames; }
@@ -105,7 +108,19 @@ private:
     void handle(const Setpoint& setpoint, std::int64_t now);
     void handle_reregister(std::int64_t now);
 
+    /// A setpoint the device has not answered yet (Adapter::apply_setpoint
+    /// said pending): it is in force, and acknowledged, once it answers.
+    struct PendingDispatch {
+        Setpoint setpoint;
+        std::uint64_t ticket = 0;
+        std::int64_t received_mono_ms = 0;  ///< its duration runs from here
+    };
+
     void apply_dispatch(const Setpoint& setpoint, std::int64_t now);
+    /// Makes `setpoint` (accepted by the device) the dispatch in force and acks it.
+    void commit_dispatch(const Setpoint& setpoint, std::int64_t received_mono_ms);
+    /// Takes the device's answers to pending setpoints.
+    void settle_pending(std::int64_t now);
     /// Ends the dispatch in force (duration over, hub loss): 0 MW.
     void end_dispatch(std::int64_t now, std::string_view why);
     void send_ack(const Uuid& dispatch_id, wire::AckStatus status, std::string reason);
@@ -152,6 +167,7 @@ private:
     std::int64_t m_last_heard_mono_ms;
 
     std::optional<DispatchInForce> m_dispatch;
+    std::optional<PendingDispatch> m_pending;
     std::deque<Uuid> m_ended_dispatches;  ///< recent ones, never re-applied
 
     std::uint64_t m_bad_frames = 0;

@@ -20,6 +20,9 @@
 //   Each event is two frames: 6 bytes (uint16 event, uint32 value, host
 //   order) and the endpoint.
 //
+// The adapter's file descriptors (Adapter::wait_fds) are polled beside the
+// sockets; Adapter::poll runs first thing in every AgentCore::run_timers.
+//
 // One thread runs everything; zmq::poll's timeout is the AgentCore's next
 // timer, capped so a signal is seen within k_max_wait_ms even if EINTR is
 // missed.
@@ -35,6 +38,7 @@
 #include <array>
 #include <chrono>
 #include <cstring>
+#include <vector>
 
 namespace der::agent {
 
@@ -162,12 +166,12 @@ Result<void> run_agent(const AgentSettings& settings, Adapter& adapter, const st
               settings.asset.qualified_name(), settings.asset.id.to_string(), hub_endpoint, adapter.kind(),
               core.instance_id().to_string(), core.epoch().to_string());
 
-    std::array<zmq::pollitem_t, 2> items{{
-        {dealer.handle(), 0, ZMQ_POLLIN, 0},
-        {monitor.handle(), 0, ZMQ_POLLIN, 0},
-    }};
+    std::vector<zmq::pollitem_t> items;
     while (!stop.load()) {
         core.run_timers();
+        // The device's own descriptors (an exec child's pipes) wake the loop too.
+        items.assign({{dealer.handle(), 0, ZMQ_POLLIN, 0}, {monitor.handle(), 0, ZMQ_POLLIN, 0}});
+        for (const int fd : adapter.wait_fds()) items.push_back({nullptr, fd, ZMQ_POLLIN, 0});
         const std::int64_t wait_ms =
             std::clamp<std::int64_t>(core.next_deadline_mono_ms() - clock.mono_ms(), 0, k_max_wait_ms);
         try {
@@ -191,6 +195,7 @@ Result<void> run_agent(const AgentSettings& settings, Adapter& adapter, const st
         log::info("stopping: {} telemetry records unacknowledged (seq {}..{}) are dropped",
                   core.ring().size(), *core.ring().oldest_seq(), *core.ring().newest_seq());
     zmq_socket_monitor(dealer.handle(), nullptr, 0);
+    adapter.stop();
     return {};
 }
 

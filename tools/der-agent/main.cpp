@@ -9,8 +9,14 @@
 
 #include <CLI/CLI.hpp>
 
+#include "der/adapters/adapter.hpp"
+
+#include <fmt/core.h>
+
 #include <optional>
 #include <string>
+#include <tuple>
+#include <vector>
 
 namespace {
 
@@ -29,7 +35,10 @@ struct Options {
     double soc_min_pct = 0.0;
     double soc_max_pct = 100.0;
     double initial_soc_pct = 50.0;
-    std::string adapter;  ///< empty = the config's, else sim
+    std::string adapter;                       ///< empty = the config's, else sim
+    std::string exec;                          ///< --exec: adapter.command
+    std::string modbus;                        ///< --modbus HOST[:PORT]: adapter.host, adapter.port
+    std::vector<std::string> adapter_options;  ///< KEY=VALUE
     std::string tick = "1s";
     std::string telemetry_interval = "4s";
     std::size_t buffer = 10'000;
@@ -92,8 +101,27 @@ void make_app(CLI::App& app, Options& o) {
         ->group(limits)
         ->excludes(config)
         ->capture_default_str();
-    app.add_option("--adapter", o.adapter, "How to reach the device: sim (default: the config's, else sim)")
-        ->check(CLI::IsMember({"sim"}));
+    std::vector<std::string> kinds;
+    for (const auto kind : der::adapters::adapter_kinds()) kinds.emplace_back(kind);
+    const std::string device = "Device (docs/adapters.md)";
+    app.add_option("--adapter", o.adapter,
+                   "How to reach the device: " + CLI::detail::join(kinds, "|") +
+                       " (default: the config's adapter.type, else sim)")
+        ->group(device)
+        ->check(CLI::IsMember(kinds));
+    app.add_option(
+           "--exec", o.exec,
+           "exec adapter: the device program, run as /bin/sh -c CMD (overrides adapter.command; implies "
+           "--adapter exec)")
+        ->group(device);
+    app.add_option("--modbus", o.modbus,
+                   "modbus adapter: the device as HOST[:PORT] (overrides adapter.host/port; implies "
+                   "--adapter modbus)")
+        ->group(device);
+    app.add_option("--adapter-option", o.adapter_options,
+                   "An adapter option KEY=VALUE, as in assets.yaml's adapter map (dotted keys); repeatable")
+        ->group(device)
+        ->take_all();
     app.add_option("--tick", o.tick, "Device tick (sim step) interval")
         ->check(positive_duration())
         ->capture_default_str();
@@ -111,6 +139,60 @@ void make_app(CLI::App& app, Options& o) {
         ->check(positive_duration())
         ->capture_default_str();
     der::cli::add_common_flags(app, o.log, k_program);
+}
+
+/// The adapter to use: the asset's, overridden by --adapter, --exec,
+/// --modbus and --adapter-option. Another kind than the config's starts
+/// from no options (they belong to the config's kind).
+der::AdapterConfig adapter_config_of(const Options& o, const der::AdapterConfig& from_config) {
+    using der::cli::ExitError;
+    std::string kind = o.adapter;
+    for (const auto& [flag, implied, given] : {std::tuple{"--exec", "exec", !o.exec.empty()},
+                                               std::tuple{"--modbus", "modbus", !o.modbus.empty()}}) {
+        if (!given) continue;
+        if (!kind.empty() && kind != implied)
+            throw ExitError(der::cli::usage,
+                            fmt::format("{} needs --adapter {} (got --adapter {})", flag, implied, kind));
+        kind = implied;
+    }
+    der::AdapterConfig config = from_config;
+    if (!kind.empty() && kind != from_config.kind) {
+        config.kind = kind;
+        config.options.clear();
+    }
+    if (!o.exec.empty()) config.options["command"] = o.exec;
+    if (!o.modbus.empty()) {
+        // HOST, HOST:PORT, [V6], [V6]:PORT
+        const auto bad = [&] {
+            return ExitError(der::cli::usage, "--modbus: want HOST[:PORT], got '" + o.modbus + "'");
+        };
+        std::string host = o.modbus;
+        std::string port;
+        if (host.front() == '[') {
+            const auto close = host.find(']');
+            if (close == std::string::npos) throw bad();
+            const std::string rest = host.substr(close + 1);
+            host = host.substr(1, close - 1);
+            if (!rest.empty()) {
+                if (rest.front() != ':') throw bad();
+                port = rest.substr(1);
+            }
+        } else if (const auto colon = host.find(':'); colon != std::string::npos) {
+            if (host.find(':', colon + 1) != std::string::npos) throw bad();  // bare IPv6: use [..]
+            port = host.substr(colon + 1);
+            host.resize(colon);
+        }
+        if (host.empty() || (port.empty() && o.modbus.back() == ':')) throw bad();
+        config.options["host"] = host;
+        if (!port.empty()) config.options["port"] = port;
+    }
+    for (const auto& option : o.adapter_options) {
+        const auto eq = option.find('=');
+        if (eq == std::string::npos || eq == 0)
+            throw ExitError(der::cli::usage, "--adapter-option: want KEY=VALUE, got '" + option + "'");
+        config.options[option.substr(0, eq)] = option.substr(eq + 1);
+    }
+    return config;
 }
 
 int run(CLI::App& app, const Options& o) {
@@ -136,15 +218,10 @@ int run(CLI::App& app, const Options& o) {
         source = der::cli::value_or_exit(der::agent::asset_from_flags(o.asset, limits, o.initial_soc_pct));
     }
 
-    const std::string kind = o.adapter.empty() ? source.asset.adapter.kind : o.adapter;
-    if (kind != "sim")
-        throw ExitError(der::cli::config,
-                        "asset " + source.asset.qualified_name() + " uses adapter '" + kind +
-                            "', which this build does not provide (only 'sim'; --adapter sim overrides)");
-
+    const der::AdapterConfig adapter_config = adapter_config_of(o, source.asset.adapter);
     der::agent::AgentSettings settings;
     settings.asset = source.asset;
-    settings.asset.adapter.kind = kind;
+    settings.asset.adapter = adapter_config;
     settings.tick_s = seconds_of(o.tick);
     settings.telemetry_s = app.count("--telemetry-interval") > 0 ? seconds_of(o.telemetry_interval)
                                                                  : source.telemetry_s.value_or(4.0);
@@ -153,7 +230,11 @@ int run(CLI::App& app, const Options& o) {
     settings.on_hub_loss = o.on_hub_loss == "zero" ? der::agent::HubLoss::zero : der::agent::HubLoss::hold;
     settings.hub_timeout_s = seconds_of(o.hub_timeout);
 
-    const auto adapter = der::agent::make_adapter(kind, settings.asset);
+    der::adapters::AdapterEnv env;
+    env.initial_soc_pct = settings.asset.initial_soc_pct;
+    env.name = settings.asset.qualified_name();
+    const auto adapter =
+        der::cli::value_or_exit(der::adapters::make_adapter(adapter_config, settings.asset.limits, env));
     der::cli::value_or_exit(der::agent::run_agent(settings, *adapter, o.hub, signals.stop));
     return der::cli::ok;
 }

@@ -87,12 +87,14 @@ using AgentMessage =
 struct DispatchRequest {
     std::string request_id;
     std::string token;
-    std::string asset;  ///< UUID or `site/asset`
+    std::string asset;  ///< UUID or `site/asset`; empty when `site` is given
     double mw = 0.0;
     std::optional<double> duration_s;
     bool wait = false;
     std::string reason;
     std::string requested_by;
+    std::string site;                     ///< a site dispatch (UUID or name): split across its assets
+    std::optional<TimestampMs> start_at;  ///< held by the hub (`scheduled`) until then
     friend bool operator==(const DispatchRequest&, const DispatchRequest&) = default;
 };
 
@@ -103,6 +105,35 @@ struct DispatchResult {
     std::string error;
     bool final = false;  ///< no further result follows for this request
     friend bool operator==(const DispatchResult&, const DispatchResult&) = default;
+};
+
+/// `cancel`: the dispatch (or site dispatch) goes to `cancelled`, its assets to 0 MW.
+/// Answered with a final `dispatch.result`, or `error`.
+struct CancelRequest {
+    std::string request_id;
+    std::string token;
+    Uuid dispatch_id;
+    std::string reason;
+    std::string requested_by;
+    friend bool operator==(const CancelRequest&, const CancelRequest&) = default;
+};
+
+/// `stop`: every asset (of `site`, or of the hub) to 0 MW at once, every open
+/// or scheduled dispatch `cancelled`. Answered with `stop.result`.
+struct StopRequest {
+    std::string request_id;
+    std::string token;
+    std::string site;  ///< empty = every asset
+    std::string reason;
+    std::string requested_by;
+    friend bool operator==(const StopRequest&, const StopRequest&) = default;
+};
+
+struct StopResult {
+    std::string request_id;
+    std::uint64_t assets = 0;
+    std::uint64_t cancelled = 0;
+    friend bool operator==(const StopResult&, const StopResult&) = default;
 };
 
 enum class HistoryKind { telemetry, dispatch, heartbeat };
@@ -195,6 +226,6 @@ struct ErrorReply {
 
 using ControlMessage = std::variant<DispatchRequest, DispatchResult, HistoryRequest, HistoryRows,
                                     HistoryEnd, QueryRequest, AssetsReply, AgentsReply, LatestReply,
-                                    ErrorReply>;
+                                    ErrorReply, CancelRequest, StopRequest, StopResult>;
 
 }  // namespace der::wire

@@ -107,7 +107,14 @@ Result<TimestampMs> parse_rfc3339(std::string_view s) {
     const auto days = chr::sys_days{ymd}.time_since_epoch().count();
     const std::int64_t total_s =
         static_cast<std::int64_t>(days) * 86400 + hour * 3600 + minute * 60 + second - offset_min * 60;
-    return total_s * 1000 + millis;
+    // An offset can move an instant at either end of the range across it;
+    // format_rfc3339 writes neither 1969 nor 10000.
+    const std::int64_t ms = total_s * 1000 + millis;
+    const std::int64_t year_10000_ms =
+        static_cast<std::int64_t>(chr::sys_days{chr::year{10000} / 1 / 1}.time_since_epoch().count()) * 86'400'000;
+    if (ms < 0) return bad("before 1970 in UTC");
+    if (ms >= year_10000_ms) return bad("after 9999 in UTC");
+    return ms;
 }
 
 namespace {

@@ -1,0 +1,29 @@
+#include "flags.hpp"
+
+#include "cli.hpp"
+
+#include "der/util/time.hpp"
+
+#include <algorithm>
+#include <cmath>
+
+namespace der::cli {
+
+CLI::Validator positive_duration() {
+    return CLI::Validator(
+        [](const std::string& text) -> std::string {
+            const auto seconds = parse_duration(text);
+            if (!seconds) return seconds.error().message;
+            if (!(*seconds > 0.0)) return "must be longer than 0";
+            return {};
+        },
+        "DURATION");
+}
+
+double seconds_of(const std::string& text) { return value_or_exit(parse_duration(text)); }
+
+long long milliseconds_of(const std::string& text) {
+    return std::max(1LL, std::llround(seconds_of(text) * 1000.0));
+}
+
+}  // namespace der::cli

@@ -1,0 +1,155 @@
+#include "dispatch_run.hpp"
+
+#include "cli.hpp"
+#include "control_client.hpp"
+#include "output.hpp"
+
+#include "der/util/log.hpp"
+#include "der/util/time.hpp"
+#include "der/wire_codec.hpp"
+
+#include <fmt/core.h>
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <limits>
+#include <map>
+
+namespace der::dispatch {
+
+namespace {
+
+using Json = nlohmann::ordered_json;  // result fields in the documented order
+
+struct Pending {
+    const cli::ScheduledDispatch* item = nullptr;
+    std::int64_t sent_mono_ms = 0;
+    std::optional<Uuid> dispatch_id;
+    std::optional<DispatchState> state;
+};
+
+/// Whether a dispatch that ended in `state` counts as done (exit 0).
+bool succeeded(DispatchState state, Wait wait) {
+    if (wait == Wait::yes) return state == DispatchState::applied;
+    switch (state) {
+    case DispatchState::scheduled:
+    case DispatchState::queued:
+    case DispatchState::sent:
+    case DispatchState::applied: return true;
+    default: return false;
+    }
+}
+
+class Runner {
+public:
+    Runner(const RunSettings& settings, const std::atomic<bool>& stop)
+        : m_settings(settings), m_stop(stop), m_client(settings.control, &stop) {}
+
+    int run(const std::vector<cli::ScheduledDispatch>& dispatches) {
+        std::size_t next = 0;
+        while (true) {
+            if (m_stop.load()) return cli::interrupted;
+            // Send every line that is due, in input order.
+            while (next < dispatches.size() &&
+                   (!dispatches[next].at_ms || *dispatches[next].at_ms <= now_ms())) {
+                send(dispatches[next++]);
+            }
+            if (next == dispatches.size() && m_pending.empty()) return m_status;
+
+            // Sleep until the next line is due or the earliest deadline passes.
+            std::int64_t wait_ms = std::numeric_limits<std::int64_t>::max();
+            if (next < dispatches.size()) wait_ms = *dispatches[next].at_ms - now_ms();
+            for (const auto& [id, p] : m_pending)
+                wait_ms = std::min(wait_ms, p.sent_mono_ms + m_settings.timeout_ms - mono_ms());
+            if (auto reply = m_client.receive(std::max<std::int64_t>(wait_ms, 0))) handle(*reply);
+
+            if (const int status = expire(); status != cli::ok) return status;
+        }
+    }
+
+private:
+    void send(const cli::ScheduledDispatch& item) {
+        wire::DispatchRequest request;
+        request.request_id = cli::new_request_id();
+        request.asset = item.asset;
+        request.mw = item.mw;
+        request.duration_s = item.duration_s;
+        request.wait = m_settings.wait == Wait::yes;
+        request.reason = item.reason;
+        request.requested_by = m_settings.requested_by;
+        log::debug("line {}: dispatch {} {} MW (request {})", item.line, item.asset, item.mw, request.request_id);
+        m_pending[request.request_id] = Pending{&item, mono_ms(), std::nullopt, std::nullopt};
+        m_client.send(request);
+    }
+
+    void handle(const wire::ControlMessage& reply) {
+        const auto it = m_pending.find(cli::request_id_of(reply));
+        if (it == m_pending.end()) return;  // not ours (or already answered)
+        Pending& p = it->second;
+        if (const auto* error = std::get_if<wire::ErrorReply>(&reply)) {
+            finish(p, fmt::format("{}: {}", error->code, error->message), cli::refused);
+            m_pending.erase(it);
+            return;
+        }
+        const auto* result = std::get_if<wire::DispatchResult>(&reply);
+        if (result == nullptr) {
+            log::warn("line {}: unexpected '{}' reply to a dispatch", p.item->line, wire::type_name(reply));
+            return;
+        }
+        if (result->dispatch_id) p.dispatch_id = result->dispatch_id;
+        if (result->state) p.state = result->state;
+        if (!result->final) return;
+        const bool ok = result->error.empty() && p.state && succeeded(*p.state, m_settings.wait);
+        std::string error = result->error;
+        if (!ok && error.empty())
+            error = p.state ? fmt::format("dispatch ended {}", to_string(*p.state)) : "no state in the reply";
+        finish(p, error, ok ? cli::ok : cli::refused);
+        m_pending.erase(it);
+    }
+
+    /// Ends the run when a pending dispatch passed its deadline: 69 or 75.
+    int expire() {
+        const std::int64_t now = mono_ms();
+        const bool due = std::any_of(m_pending.begin(), m_pending.end(), [&](const auto& entry) {
+            return now >= entry.second.sent_mono_ms + m_settings.timeout_ms;
+        });
+        if (!due) return cli::ok;
+        const Error error = m_client.no_answer("dispatch");
+        std::vector<Pending*> order;
+        for (auto& [id, p] : m_pending) order.push_back(&p);
+        std::sort(order.begin(), order.end(), [](auto* a, auto* b) { return a->item->line < b->item->line; });
+        for (auto* p : order) finish(*p, error.message, cli::ok);
+        log::error("{}", error.message);
+        return exit_code(error.code);
+    }
+
+    void finish(const Pending& p, const std::string& error, int status) {
+        if (status != cli::ok) m_status = status;
+        Json line = Json::object();
+        if (m_settings.line_numbers == LineNumbers::yes) line["line"] = p.item->line;
+        line["asset"] = p.item->asset;
+        line["dispatch_id"] = p.dispatch_id ? Json(p.dispatch_id->to_string()) : Json(nullptr);
+        line["state"] = p.state ? Json(std::string(to_string(*p.state))) : Json(nullptr);
+        line["latency_ms"] = mono_ms() - p.sent_mono_ms;
+        line["error"] = error.empty() ? Json(nullptr) : Json(error);
+        // The dispatches matter more than their report: a closed stdout does not stop the run.
+        if (!m_stdout_closed && cli::write_line(line.dump()) == cli::Written::closed) m_stdout_closed = true;
+    }
+
+    const RunSettings& m_settings;
+    const std::atomic<bool>& m_stop;
+    cli::ControlClient m_client;
+    std::map<std::string, Pending> m_pending;  ///< by request_id
+    int m_status = cli::ok;
+    bool m_stdout_closed = false;
+};
+
+}  // namespace
+
+int run_dispatches(const std::vector<cli::ScheduledDispatch>& dispatches, const RunSettings& settings,
+                   const std::atomic<bool>& stop) {
+    Runner runner(settings, stop);
+    return runner.run(dispatches);
+}
+
+}  // namespace der::dispatch

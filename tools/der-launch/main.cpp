@@ -1,0 +1,145 @@
+// der-launch: run one der-agent per asset of an assets.yaml and supervise
+// them (prefixed output, restarts with backoff, signal forwarding).
+
+#include "cli.hpp"
+#include "flags.hpp"
+#include "supervisor.hpp"
+
+#include "der/assets_config.hpp"
+#include "der/util/log.hpp"
+
+#include <CLI/CLI.hpp>
+#include <fmt/core.h>
+
+#include <unistd.h>
+
+#include <filesystem>
+#include <string>
+#include <vector>
+
+namespace {
+
+const std::string k_program = "der-launch";
+
+struct Options {
+    der::cli::LogOptions log;
+    std::string config;
+    std::vector<std::string> only;
+    std::string hub = der::cli::k_default_hub;
+    std::string agent;
+    std::string backoff_max = "30s";
+};
+
+void make_app(CLI::App& app, Options& o) {
+    app.description(
+        "Run one der-agent per asset of ASSETS.yaml (der-agent --hub EP --config ASSETS.yaml --asset site/name) "
+        "and supervise them: each line a child writes is prefixed with [site/name] (stdout to stdout, stderr to "
+        "stderr); a child that ends is restarted after 1s, 2s, 4s ... up to --backoff-max (back to 1s once it "
+        "ran 60s); SIGTERM and SIGINT are forwarded to every child, which get 10s before SIGKILL. Children "
+        "also get SIGTERM if der-launch itself dies.\n"
+        "Exit status: 0 every child ended cleanly after SIGTERM/SIGINT, 1 some child had to be killed or "
+        "ended with an error, 64 usage, 66 ASSETS.yaml missing, 78 invalid ASSETS.yaml, unknown --only asset or "
+        "no der-agent found.");
+    app.add_option("ASSETS.yaml", o.config, "The fleet file (der-assets.yaml(5))")->required();
+    app.add_option("--only", o.only, "Run only this asset (site/name or UUID); repeatable");
+    app.add_option("--hub", o.hub, "The hub's agent endpoint, passed to every agent")
+        ->envname("DER_HUB")
+        ->capture_default_str();
+    app.add_option("--agent,--agent-bin", o.agent,
+                   "The der-agent program (default: der-agent beside der-launch, else on PATH)");
+    app.add_option("--backoff-max", o.backoff_max, "Longest wait before restarting a child (30, 2m)")
+        ->check(der::cli::positive_duration())
+        ->capture_default_str();
+    der::cli::add_common_flags(app, o.log, k_program);
+}
+
+bool executable(const std::string& path) {
+    std::error_code ec;
+    return std::filesystem::is_regular_file(path, ec) && ::access(path.c_str(), X_OK) == 0;
+}
+
+std::string search_path(const std::string& name) {
+    const std::string path = der::cli::env_or("PATH", "/usr/local/bin:/usr/bin:/bin");
+    std::size_t start = 0;
+    while (start <= path.size()) {
+        const auto colon = path.find(':', start);
+        const auto dir = path.substr(start, colon == std::string::npos ? std::string::npos : colon - start);
+        const std::string candidate = (dir.empty() ? std::string(".") : dir) + "/" + name;
+        if (executable(candidate)) return candidate;
+        if (colon == std::string::npos) break;
+        start = colon + 1;
+    }
+    return {};
+}
+
+/// --agent as given (a bare name is looked up on PATH), else der-agent beside
+/// our own executable, else on PATH. Not found: 78.
+std::string find_agent(const std::string& given) {
+    using der::cli::ExitError;
+    if (!given.empty()) {
+        if (given.find('/') != std::string::npos) {
+            if (!executable(given)) throw ExitError(der::cli::config, "--agent '" + given + "' is not an executable file");
+            return given;
+        }
+        auto found = search_path(given);
+        if (found.empty()) throw ExitError(der::cli::config, "--agent '" + given + "' not found on PATH");
+        return found;
+    }
+    std::error_code ec;
+    const auto self = std::filesystem::read_symlink("/proc/self/exe", ec);
+    if (!ec) {
+        const auto beside = (self.parent_path() / "der-agent").string();
+        if (executable(beside)) return beside;
+    }
+    auto found = search_path("der-agent");
+    if (found.empty())
+        throw ExitError(der::cli::config, "der-agent not found beside der-launch nor on PATH; give --agent PATH");
+    return found;
+}
+
+int run(CLI::App& app, const Options& o) {
+    using der::cli::ExitError;
+    der::cli::apply_log_options(k_program, o.log);
+    auto& signals = der::cli::install_signal_handlers(der::cli::HandleHup::no);
+
+    const auto loaded = der::cli::value_or_exit(der::config::load_file(o.config));
+    for (const auto& w : loaded.warnings) der::log::warn("{}", w.to_string());
+
+    std::vector<const der::Asset*> assets;
+    if (o.only.empty()) {
+        assets = loaded.fleet.all_assets();
+    } else {
+        for (const auto& name : o.only) {
+            const auto* asset = loaded.fleet.find_asset(name);
+            if (asset == nullptr) throw ExitError(der::cli::config, fmt::format("--only '{}': no such asset in {}", name, o.config));
+            if (std::find(assets.begin(), assets.end(), asset) == assets.end()) assets.push_back(asset);
+        }
+    }
+    if (assets.empty()) throw ExitError(der::cli::config, o.config + ": no assets to run");
+
+    const std::string agent = find_agent(o.agent);
+    std::vector<der::launch::ChildSpec> specs;
+    for (const auto* asset : assets) {
+        der::launch::ChildSpec spec;
+        spec.name = asset->qualified_name();
+        spec.argv = {agent, "--hub", o.hub, "--config", o.config, "--asset", spec.name};
+        if (app.count("--log-level") > 0) spec.argv.insert(spec.argv.end(), {"--log-level", o.log.level});
+        if (app.count("--log-format") > 0) spec.argv.insert(spec.argv.end(), {"--log-format", o.log.format});
+        specs.push_back(std::move(spec));
+    }
+    der::log::info("running {} agents ({}) against {}", specs.size(), agent, o.hub);
+
+    der::launch::SuperviseSettings settings;
+    settings.backoff_max_s = der::cli::seconds_of(o.backoff_max);
+    settings.backoff_initial_s = std::min(1.0, settings.backoff_max_s);
+    return der::launch::supervise(specs, settings, signals);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    Options options;
+    CLI::App app{"", k_program};
+    make_app(app, options);
+    return der::cli::run_main(k_program, app, argc, argv, [&] { return run(app, options); });
+}
