@@ -109,6 +109,8 @@ void Hub::on_control_frames(std::vector<zmq::message_t>& frames) {
                    [&](const wire::DispatchRequest& r) { on_control_dispatch(route, r); },
                    [&](const wire::HistoryRequest& r) { on_control_history(route, r); },
                    [&](const wire::QueryRequest& r) { on_control_query(route, r); },
+                   [&](const wire::CancelRequest& r) { on_control_cancel(route, r); },
+                   [&](const wire::StopRequest& r) { on_control_stop(route, r); },
                    [&](const auto&) {
                        ++m_counters.refused;
                        control_error(route, "", "bad_request",
@@ -118,14 +120,27 @@ void Hub::on_control_frames(std::vector<zmq::message_t>& frames) {
                *message);
 }
 
+namespace {
+const char* error_code(const Error& e) {
+    return e.code == Errc::not_found ? "not_found" : e.code == Errc::refused ? "unprocessable" : "bad_request";
+}
+}  // namespace
+
 void Hub::on_control_dispatch(const std::string& route, const wire::DispatchRequest& r) {
-    DispatchCommand command{r.asset, r.mw, r.duration_s, r.reason, r.requested_by};
-    auto created = create_dispatch(command);
+    if (r.asset.empty() == r.site.empty()) {
+        control_error(route, r.request_id, "bad_request", "a dispatch names either an asset or a site");
+        return;
+    }
+    Result<Dispatch> created = fail(Errc::internal, "");
+    if (!r.site.empty()) {
+        auto site = create_site_dispatch({r.site, r.mw, r.duration_s, r.reason, r.requested_by, r.start_at});
+        if (site) created = site->parent;
+        else created = std::unexpected(site.error());
+    } else {
+        created = create_dispatch({r.asset, r.mw, r.duration_s, r.reason, r.requested_by, r.start_at});
+    }
     if (!created) {
-        const auto& e = created.error();
-        const char* code = e.code == Errc::not_found ? "not_found" : e.code == Errc::refused ? "unprocessable"
-                                                                                             : "bad_request";
-        control_error(route, r.request_id, code, e.message);
+        control_error(route, r.request_id, error_code(created.error()), created.error().message);
         return;
     }
     wire::DispatchResult result;
@@ -136,6 +151,25 @@ void Hub::on_control_dispatch(const std::string& route, const wire::DispatchRequ
     result.final = !r.wait || is_outcome(created->state);
     if (!result.final) m_waiters[created->dispatch_id].push_back({route, r.request_id});
     send_control(route, result);
+}
+
+void Hub::on_control_cancel(const std::string& route, const wire::CancelRequest& r) {
+    auto cancelled = cancel_dispatch(r.dispatch_id, r.reason, r.requested_by);
+    if (!cancelled) {
+        control_error(route, r.request_id, error_code(cancelled.error()), cancelled.error().message);
+        return;
+    }
+    send_control(route, wire::DispatchResult{r.request_id, cancelled->dispatch_id, cancelled->state,
+                                             cancelled->error, true});
+}
+
+void Hub::on_control_stop(const std::string& route, const wire::StopRequest& r) {
+    auto stopped = stop_assets({r.site, r.reason, r.requested_by});
+    if (!stopped) {
+        control_error(route, r.request_id, error_code(stopped.error()), stopped.error().message);
+        return;
+    }
+    send_control(route, wire::StopResult{r.request_id, stopped->assets, stopped->cancelled});
 }
 
 void Hub::answer_waiters(const Dispatch& d) {
@@ -170,6 +204,19 @@ void Hub::on_control_history(const std::string& route, const wire::HistoryReques
     }
     if (r.every_s && (!std::isfinite(*r.every_s) || *r.every_s <= 0)) {
         control_error(route, r.request_id, "bad_request", "every must be a positive number of seconds");
+        return;
+    }
+    if (db()) {
+        // From PostgreSQL, off the loop: a slow query never holds up ingest.
+        {
+            const std::lock_guard lock(m_history_mutex);
+            if (m_history_jobs.size() >= 64) {
+                control_error(route, r.request_id, "unavailable", "too many history requests in progress; retry");
+                return;
+            }
+            m_history_jobs.push_back({route, r, asset ? std::optional<Uuid>(asset->id) : std::nullopt});
+        }
+        m_history_cv.notify_one();
         return;
     }
     std::uint64_t count = 0;
@@ -307,6 +354,103 @@ void Hub::on_control_query(const std::string& route, const wire::QueryRequest& r
         send_control(route, reply);
         break;
     }
+    }
+}
+
+namespace {
+
+/// The replies to a control `history` request, read from PostgreSQL.
+Result<std::vector<wire::ControlMessage>> db_history(store::Reader& reader, const wire::HistoryRequest& r,
+                                                     const std::optional<Uuid>& asset) {
+    const std::uint64_t limit = r.limit.value_or(k_default_history_limit);
+    std::vector<wire::ControlMessage> out;
+    std::uint64_t count = 0;
+    if (r.kind == wire::HistoryKind::dispatch) {
+        auto rows = reader.dispatches({asset, r.since, r.until, std::nullopt, static_cast<std::size_t>(limit)});
+        if (!rows) return std::unexpected(rows.error());
+        std::reverse(rows->begin(), rows->end());  // oldest first
+        for (std::size_t i = 0; i < rows->size(); i += k_chunk_rows) {
+            const auto end = std::min(rows->size(), i + k_chunk_rows);
+            out.push_back(wire::HistoryRows{r.request_id,
+                                            std::vector<Dispatch>(rows->begin() + static_cast<std::ptrdiff_t>(i),
+                                                                  rows->begin() + static_cast<std::ptrdiff_t>(end))});
+        }
+        count = rows->size();
+    } else if (r.every_s) {
+        auto buckets = reader.telemetry_buckets(
+            {*asset, r.since, r.until, *r.every_s, static_cast<std::size_t>(std::min<std::uint64_t>(limit, 100'000))});
+        if (!buckets) return std::unexpected(buckets.error());
+        for (std::size_t i = 0; i < buckets->size(); i += k_chunk_rows) {
+            const auto end = std::min(buckets->size(), i + k_chunk_rows);
+            out.push_back(wire::HistoryRows{
+                r.request_id, std::vector<wire::TelemetryBucket>(buckets->begin() + static_cast<std::ptrdiff_t>(i),
+                                                                 buckets->begin() + static_cast<std::ptrdiff_t>(end))});
+        }
+        count = buckets->size();
+    } else {
+        std::optional<store::Cursor> after;
+        while (count < limit) {
+            const auto n = static_cast<std::size_t>(std::min<std::uint64_t>(k_chunk_rows, limit - count));
+            std::optional<store::Cursor> next;
+            if (r.kind == wire::HistoryKind::heartbeat) {
+                auto page = reader.heartbeats({*asset, r.since, r.until, n, after});
+                if (!page) return std::unexpected(page.error());
+                if (page->rows.empty()) break;
+                count += page->rows.size();
+                next = page->next;
+                out.push_back(wire::HistoryRows{r.request_id, std::move(page->rows)});
+            } else {
+                auto page = reader.telemetry({*asset, r.since, r.until, n, after});
+                if (!page) return std::unexpected(page.error());
+                if (page->rows.empty()) break;
+                count += page->rows.size();
+                next = page->next;
+                out.push_back(wire::HistoryRows{r.request_id, std::move(page->rows)});
+            }
+            if (!next) break;
+            after = next;
+        }
+    }
+    out.push_back(wire::HistoryEnd{r.request_id, count});
+    return out;
+}
+
+}  // namespace
+
+void Hub::start_history_worker() {
+    m_history_thread = std::thread([this] { history_worker(); });
+}
+
+void Hub::stop_history_worker() {
+    {
+        const std::lock_guard lock(m_history_mutex);
+        m_history_stop = true;
+    }
+    m_history_cv.notify_all();
+    if (m_history_thread.joinable()) m_history_thread.join();
+}
+
+void Hub::history_worker() {
+    store::Reader reader(*m_options.db);
+    while (true) {
+        HistoryJob job;
+        {
+            std::unique_lock lock(m_history_mutex);
+            m_history_cv.wait(lock, [&] { return m_history_stop || !m_history_jobs.empty(); });
+            if (m_history_stop) return;
+            job = std::move(m_history_jobs.front());
+            m_history_jobs.pop_front();
+        }
+        auto replies = db_history(reader, job.request, job.asset_id);
+        if (!replies) {
+            m_mailbox.post([this, route = job.route, id = job.request.request_id, e = replies.error()] {
+                control_error(route, id, "unavailable", fmt::format("history is unavailable: {}", e.message));
+            });
+            continue;
+        }
+        m_mailbox.post([this, route = std::move(job.route), msgs = std::move(*replies)] {
+            for (const auto& m : msgs) send_control(route, m);
+        });
     }
 }
 

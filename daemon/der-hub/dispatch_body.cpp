@@ -9,11 +9,12 @@ namespace der::hub {
 
 using nlohmann::json;
 
-Result<DispatchCommand> parse_dispatch_body(std::string_view text) {
+Result<DispatchCommand> parse_dispatch_body(std::string_view text, DispatchTarget target,
+                                            std::optional<TimestampMs> now) {
     json body;
     try {
         body = json::parse(text);
-    } catch (const json::parse_error& e) {
+    } catch (const json::exception& e) {  // parse_error, and out_of_range for 1e999
         return fail(Errc::invalid_argument, fmt::format("body is not valid JSON: {}", e.what()));
     }
     if (!body.is_object()) return fail(Errc::invalid_argument, "body must be a JSON object");
@@ -22,7 +23,9 @@ Result<DispatchCommand> parse_dispatch_body(std::string_view text) {
     bool have_asset = false;
     bool have_mw = false;
     for (const auto& [key, value] : body.items()) {
-        if (key == "asset" || key == "asset_id") {
+        if ((key == "asset" || key == "asset_id") && target == DispatchTarget::site) {
+            return bad(fmt::format("'{}' is not taken here: the site is in the path", key));
+        } else if (key == "asset" || key == "asset_id") {
             if (!value.is_string()) return bad(fmt::format("{} must be a string (UUID or site/asset)", key));
             if (have_asset && value.get<std::string>() != c.asset) return bad("asset and asset_id disagree");
             c.asset = value.get<std::string>();
@@ -43,14 +46,21 @@ Result<DispatchCommand> parse_dispatch_body(std::string_view text) {
                 return bad("duration_s must be a number of seconds, a duration like \"15m\", or null");
             }
             if (!std::isfinite(*c.duration_s) || *c.duration_s <= 0) return bad("duration_s must be positive");
+        } else if (key == "start_at") {
+            if (value.is_null()) continue;
+            if (!value.is_string()) return bad("start_at must be an RFC 3339 time or relative like \"+5m\"");
+            auto at = parse_time(value.get<std::string>(), now.value_or(now_ms()));
+            if (!at) return bad("start_at: " + at.error().message);
+            c.start_at = *at;
         } else if (key == "reason" || key == "requested_by") {
             if (!value.is_string() && !value.is_null()) return bad(fmt::format("{} must be a string", key));
             (key == "reason" ? c.reason : c.requested_by) = value.is_string() ? value.get<std::string>() : "";
         } else {
-            return bad(fmt::format("unknown field '{}' (expected asset, mw, duration_s, reason, requested_by)", key));
+            return bad(fmt::format("unknown field '{}' (expected {}mw, duration_s, start_at, reason, requested_by)", key,
+                                   target == DispatchTarget::asset ? "asset, " : ""));
         }
     }
-    if (!have_asset) return bad("missing field 'asset' (UUID or site/asset)");
+    if (!have_asset && target == DispatchTarget::asset) return bad("missing field 'asset' (UUID or site/asset)");
     if (!have_mw) return bad("missing field 'mw'");
     if (!std::isfinite(c.mw)) return bad("mw must be finite");
     return c;

@@ -8,6 +8,12 @@
 ///     │  └─EHOSTUNREACH┘└──no ack within --ack-timeout──▶ failed
 ///     └── offline past --pending-ttl ──▶ failed;  duration over ──▶ expired
 ///   any open state ──a newer dispatch for the asset──▶ superseded
+///   scheduled ──start_at reached──▶ queued (superseding the open one)
+///   scheduled or open ──cancel / stop──▶ cancelled
+///
+/// A site dispatch is a parent record (asset_id = the site's ID) with one
+/// child per asset (parent_id set); the parent's state summarises its
+/// children and is not counted in the per-state metrics.
 ///
 /// Timers run on the monotonic clock; the recorded timestamps are wall clock.
 /// The duration counts from creation: a dispatch delivered late carries only
@@ -31,6 +37,8 @@ struct NewDispatch {
     std::optional<double> duration_s;
     std::string reason;
     std::string requested_by;
+    std::optional<TimestampMs> start_at;  ///< in the future: `scheduled` until then
+    std::optional<Uuid> parent_id;
 };
 
 struct Now {
@@ -55,6 +63,31 @@ public:
     /// Creates a dispatch in `queued`; any open dispatch of the asset becomes
     /// `superseded`. Every state change is appended to `changed` (the dispatch as it was then).
     Dispatch& create(const NewDispatch& request, Now now, std::vector<Dispatch>& changed);
+
+    /// After a restart with a database: takes back a dispatch still in force
+    /// (scheduled, queued, sent or applied; others are ignored). Its timers
+    /// restart on `now`: a scheduled one keeps its start_at, the duration
+    /// counts from its start (start_at or created_at). A sent or applied one
+    /// becomes queued again, without a recorded transition, so that it is
+    /// delivered again (in the welcome) when its agent registers.
+    /// `parent`: a site dispatch's parent record. Two open dispatches of one
+    /// asset (oldest first): the later wins, the other is superseded (in
+    /// `changed`). Returns false when ignored.
+    bool adopt(const Dispatch& d, Now now, bool parent, std::vector<Dispatch>& changed);
+
+    /// A site dispatch's parent record (not an asset's dispatch).
+    Dispatch& create_parent(const NewDispatch& request, Now now, std::vector<Dispatch>& changed);
+    /// Children of a parent record, in creation order.
+    [[nodiscard]] std::vector<Uuid> children_of(const Uuid& parent_id) const;
+
+    /// Cancels a scheduled or open dispatch (all children of a parent).
+    /// Returns the assets whose dispatch was in force (sent or applied): they
+    /// must be told to go to 0 MW. Errc::not_found, or Errc::refused when it
+    /// is already over.
+    Result<std::vector<Uuid>> cancel(const Uuid& id, const std::string& why, Now now, std::vector<Dispatch>& changed);
+    /// Cancels every scheduled and open dispatch of the given assets.
+    std::size_t cancel_assets(const std::vector<Uuid>& assets, const std::string& why, Now now,
+                              std::vector<Dispatch>& changed);
 
     [[nodiscard]] const Dispatch* find(const Uuid& id) const;
     /// The open (queued, sent or applied) dispatch of an asset, if any.
@@ -92,8 +125,13 @@ private:
         Dispatch d;
         std::int64_t created_mono = 0;
         std::int64_t sent_mono = 0;
-        bool counted = false;  ///< included in m_in_state
+        std::int64_t start_mono = 0;  ///< when it starts (= created_mono unless scheduled)
+        bool counted = false;         ///< included in m_in_state
+        bool parent = false;
     };
+    Entry& add(const NewDispatch& request, Now now, bool parent);
+    void start(Entry& e, Now now, std::vector<Dispatch>& changed);
+    void update_parent(const Uuid& parent_id, Now now, std::vector<Dispatch>& changed);
     void enter(Entry& e, DispatchState state, Now now, std::vector<Dispatch>& changed);
     [[nodiscard]] std::optional<std::int64_t> end_mono(const Entry& e) const;
     void forget_oldest();
@@ -104,6 +142,8 @@ private:
     std::unordered_map<Uuid, Entry> m_entries;
     std::deque<Uuid> m_order;                     // creation order, for history and eviction
     std::unordered_map<Uuid, Uuid> m_open;        // asset -> open dispatch
+    std::vector<Uuid> m_scheduled;                // not started yet
+    std::unordered_map<Uuid, std::vector<Uuid>> m_children;  // parent -> children
     std::uint64_t m_transitions[k_dispatch_state_count] = {};
     std::size_t m_in_state[k_dispatch_state_count] = {};
     LatencyHistogram m_latency;

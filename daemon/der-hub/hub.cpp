@@ -90,17 +90,75 @@ void Hub::bind_sockets() {
     if (m_options.http != "off" && !m_options.http.empty()) {
         LoopApi api;
         api.create_dispatch = [this](const DispatchCommand& c) { return create_dispatch(c); };
+        api.create_site_dispatch = [this](const SiteDispatchCommand& c) { return create_site_dispatch(c); };
+        api.cancel_dispatch = [this](const Uuid& id, const std::string& reason, const std::string& by) {
+            return cancel_dispatch(id, reason, by);
+        };
+        api.stop = [this](const StopCommand& c) { return stop_assets(c); };
+        api.set_availability = [this](const std::string& asset, bool available, const std::string& reason,
+                                      const std::string& by) { return set_availability(asset, available, reason, by); };
+        api.audit = [this](std::size_t limit) {
+            std::vector<AuditEntry> out;
+            for (auto it = m_audit.rbegin(); it != m_audit.rend() && out.size() < limit; ++it) out.push_back(*it);
+            return out;
+        };
+        api.children = [this](const Uuid& parent) {
+            std::vector<Dispatch> out;
+            for (const auto& id : m_dispatches.children_of(parent)) out.push_back(*m_dispatches.find(id));
+            return out;
+        };
         api.find_dispatch = [this](const Uuid& id) -> std::optional<Dispatch> {
             const Dispatch* d = m_dispatches.find(id);
             return d != nullptr ? std::optional<Dispatch>(*d) : std::nullopt;
         };
-        api.dispatch_history = [this](const DispatchQuery& q) {
+        api.dispatch_history = [this](const DispatchQuery& q) -> Result<std::vector<Dispatch>> {
             return m_dispatches.history(q.asset_id, q.since, q.until, q.state, q.limit);
         };
         api.telemetry_history = [this](const Uuid& id, const HistoryQuery& q) { return m_history.telemetry(id, q); };
         api.heartbeat_history = [this](const Uuid& id, const HistoryQuery& q) { return m_history.heartbeats(id, q); };
+        std::function<store::WriterStats()> db_stats;
+        if (db()) {
+            // History from PostgreSQL, read on the REST worker (one Reader per thread), never on the loop.
+            const std::string conninfo = *m_options.db;
+            const auto reader = [conninfo]() -> store::Reader& {
+                thread_local std::optional<store::Reader> r;
+                if (!r) r.emplace(conninfo);
+                return *r;
+            };
+            api.history_off_loop = true;
+            api.telemetry_history = [reader](const Uuid& id, const HistoryQuery& q) -> Result<HistoryPage<Telemetry>> {
+                store::TelemetryQuery sq{id, q.since, q.until, q.limit, std::nullopt};
+                if (!q.cursor.empty()) {
+                    auto c = store::parse_cursor(q.cursor);
+                    if (!c) return std::unexpected(c.error());
+                    sq.after = *c;
+                }
+                auto page = reader().telemetry(sq);
+                if (!page) return std::unexpected(page.error());
+                HistoryPage<Telemetry> out{std::move(page->rows), {}};
+                if (page->next) out.next = store::format_cursor(*page->next);
+                return out;
+            };
+            api.heartbeat_history = [reader](const Uuid& id, const HistoryQuery& q) -> Result<HistoryPage<Heartbeat>> {
+                store::HeartbeatQuery sq{id, q.since, q.until, q.limit, std::nullopt};
+                if (!q.cursor.empty()) {
+                    auto c = store::parse_cursor(q.cursor);
+                    if (!c) return std::unexpected(c.error());
+                    sq.after = *c;
+                }
+                auto page = reader().heartbeats(sq);
+                if (!page) return std::unexpected(page.error());
+                HistoryPage<Heartbeat> out{std::move(page->rows), {}};
+                if (page->next) out.next = store::format_cursor(*page->next);
+                return out;
+            };
+            api.dispatch_history = [reader](const DispatchQuery& q) -> Result<std::vector<Dispatch>> {
+                return reader().dispatches({q.asset_id, q.since, q.until, q.state, q.limit});
+            };
+            db_stats = [writer = m_writer.get()] { return writer->stats(); };
+        }
         m_rest = std::make_unique<RestServer>(
-            RestContext{m_snapshots, m_health, m_mailbox, std::move(api), m_options.http_threads});
+            RestContext{m_snapshots, m_health, m_mailbox, std::move(api), m_options.http_threads, std::move(db_stats)});
         if (auto started = m_rest->start(m_options.http); !started)
             throw cli::ExitError(cli::unavailable, started.error().message);
     }
@@ -108,6 +166,7 @@ void Hub::bind_sockets() {
 
 int Hub::run() {
     m_ctx.set(zmq::ctxopt::max_sockets, 65536);
+    if (m_options.db) open_database();
     bind_sockets();
     log::warn("transport: plain text (no CURVE keys configured); agents are not authenticated");
     const std::int64_t start = m_clock.mono_ms();
@@ -140,7 +199,9 @@ int Hub::run() {
         if ((items[2].revents & ZMQ_POLLIN) != 0) drain_stream();
         if ((items[3].revents & ZMQ_POLLIN) != 0) drain_control();
 
+        if (m_writer) take_committed();
         m_dispatches.tick(this->now(), m_changed);
+        deliver_started();
         publish_dispatch_changes();
         now = m_clock.mono_ms();
         flush_tacks(now);
@@ -164,6 +225,19 @@ int Hub::run() {
 #endif
     m_health.ready = false;
     if (m_rest) m_rest->stop();
+    if (m_writer) {
+        stop_history_worker();
+        publish_dispatch_changes();
+        std::vector<Uuid> open;
+        for (const auto& [asset, rec] : m_db_sessions) open.push_back(asset);
+        for (const auto& asset : open) session_ended(asset, "hub_stopped");
+        const std::size_t abandoned = m_writer->stop(std::chrono::seconds(5));
+        if (abandoned > 0)
+            log::error("database: {} records could not be written before stopping (agents resend their telemetry)",
+                       abandoned);
+        else
+            log::info("database: everything queued was written");
+    }
     m_mailbox.close();
     return cli::ok;
 }
@@ -211,7 +285,14 @@ void Hub::on_agent_frames(std::vector<zmq::message_t>& frames) {
         return;
     }
     std::visit(Overloaded{
-                   [&](const wire::Register& m) { on_register(route, m); },
+                   [&](const wire::Register& m) {
+                       std::string peer;
+                       if (db()) {
+                           // The remote address, for the agent_sessions audit row (may be unknown).
+                           if (const char* addr = zmq_msg_gets(frames[0].handle(), "Peer-Address")) peer = addr;
+                       }
+                       on_register(route, m, peer);
+                   },
                    [&](const Telemetry& m) { on_telemetry(route, m); },
                    [&](const Heartbeat& m) { on_heartbeat(route, m); },
                    [&](const wire::Ack& m) { on_ack(route, m); },
@@ -224,7 +305,7 @@ void Hub::on_agent_frames(std::vector<zmq::message_t>& frames) {
                *message);
 }
 
-void Hub::on_register(const std::string& route, const wire::Register& reg) {
+void Hub::on_register(const std::string& route, const wire::Register& reg, const std::string& peer_address) {
     ++m_counters.registers;
     m_dirty = true;
     const auto asset_it = m_assets.find(reg.asset_id);
@@ -251,6 +332,17 @@ void Hub::on_register(const std::string& route, const wire::Register& reg) {
     welcome.telemetry_s = m_fleet.telemetry_s;
     welcome.heartbeat_s = m_fleet.heartbeat_s;
     welcome.ack_seq = outcome.ack_seq;
+    if (db()) {
+        session_ended(asset.id, outcome.replaced_other_instance ? "replaced" : "reconnected");
+        if (const Session* s = m_sessions.by_asset(asset.id)) session_started(*s, peer_address);
+        // A fresh agent (no state of its own) starts from what was last stored of its asset.
+        if (!reg.state) {
+            if (const auto live = m_live.find(asset.id); live != m_live.end() && live->second.latest) {
+                const Telemetry& t = *live->second.latest;
+                welcome.seed = wire::AgentState{t.soc_mwh, t.current_mw, t.setpoint_mw, t.dispatch_id, std::nullopt};
+            }
+        }
+    }
     // Re-sync: the welcome carries the dispatch in force (or waiting), with
     // what is left of its duration; the agent applies or re-acks it.
     const Dispatch* open = m_dispatches.open_for(asset.id);
@@ -293,12 +385,18 @@ void Hub::on_telemetry(const std::string& route, const Telemetry& t) {
     if (m_sessions.touch(*s, now, m_clock.now_ms()))
     {
         log::info("agents: {} back online", name_of(s->asset_id));
+        if (db()) session_started(*s, {});
         publish_stream("agent/" + s->asset_id.to_string(),
                        wire::encode_agent_event({s->asset_id, "online", m_clock.now_ms(), std::nullopt}));
         if (const Dispatch* open = m_dispatches.open_for(s->asset_id);
             open != nullptr && open->state == DispatchState::queued)
             deliver(open->dispatch_id);
     }
+    // With a database a record counts as stored only once the writer took it;
+    // when it is over its bound the record is not acknowledged and the agent
+    // sends it again.
+    // (The writer counts and logs the refusal: der_hub_db_dropped_total.)
+    if (db() && m_sessions.peek_telemetry(*s, t) == TelemetryOutcome::stored && !m_writer->push(t)) return;
     switch (m_sessions.on_telemetry(*s, t)) {
     case TelemetryOutcome::stored: {
         ++m_counters.telemetry_stored;
@@ -310,7 +408,7 @@ void Hub::on_telemetry(const std::string& route, const Telemetry& t) {
             live.latest = t;
             live.latest_received = m_clock.now_ms();
         }
-        mark_tack_due(*s);
+        if (!db()) mark_tack_due(*s);  // with a database, take_committed() makes it due
         m_dirty = true;
         break;
     }
@@ -342,6 +440,7 @@ void Hub::on_heartbeat(const std::string& route, const Heartbeat& h) {
     s->agent_version = h.agent_version;
     m_live[h.asset_id].heartbeat = h;
     m_history.add(h);
+    if (m_writer) m_writer->push(h);  // over the bound it is counted as dropped: heartbeats are not resent
     publish_stream("agent/" + h.asset_id.to_string(),
                    wire::encode_agent_event({h.asset_id, "heartbeat", m_clock.now_ms(), h}));
     m_dirty = true;
@@ -386,7 +485,7 @@ Result<Dispatch> Hub::create_dispatch(const DispatchCommand& c) {
     if (!std::isfinite(c.mw)) return fail(Errc::invalid_argument, "mw must be a finite number");
     if (c.duration_s && (!std::isfinite(*c.duration_s) || *c.duration_s <= 0))
         return fail(Errc::invalid_argument, "duration_s must be a positive number of seconds");
-    if (!asset->available)
+    if (!is_available(*asset))
         return fail(Errc::refused, fmt::format("{} is unavailable (maintenance) and takes no dispatch",
                                                asset->qualified_name()));
     const auto& limits = asset->limits;
@@ -394,13 +493,14 @@ Result<Dispatch> Hub::create_dispatch(const DispatchCommand& c) {
         return fail(Errc::refused,
                     fmt::format("{} MW is outside the limits of {}: [{} MW charge, {} MW discharge]", c.mw,
                                 asset->qualified_name(), limits.min_mw, limits.max_mw));
-    NewDispatch request{asset->id, c.mw, c.duration_s, c.reason, c.requested_by};
+    NewDispatch request{asset->id, c.mw, c.duration_s, c.reason, c.requested_by, c.start_at, std::nullopt};
     const Dispatch& d = m_dispatches.create(request, now(), m_changed);
     const Uuid id = d.dispatch_id;
-    log::info("dispatch: {} {} MW{} for {} (by '{}': {})", id.to_string(), c.mw,
-              c.duration_s ? " for " + format_duration(*c.duration_s) : std::string(), asset->qualified_name(),
-              c.requested_by, c.reason);
-    deliver(id);
+    record("dispatch", asset->qualified_name(), c.reason, c.requested_by,
+           fmt::format("{} {} MW{}{}", id.to_string(), c.mw,
+                       c.duration_s ? " for " + format_duration(*c.duration_s) : std::string(),
+                       c.start_at ? " from " + format_rfc3339(*c.start_at) : std::string()));
+    if (!c.start_at) deliver(id);
     publish_dispatch_changes();
     return *m_dispatches.find(id);
 }
@@ -424,6 +524,7 @@ void Hub::publish_dispatch_changes() {
     if (m_changed.empty()) return;
     for (const auto& d : m_changed) {
         log::debug("dispatch: {} is {}", d.dispatch_id.to_string(), to_string(d.state));
+        if (m_writer) m_writer->push(d);
         publish_stream("dispatch/" + d.asset_id.to_string(), wire::encode_dispatch(d));
         answer_waiters(d);
     }
@@ -469,7 +570,7 @@ void Hub::flush_tacks(std::int64_t now) {
             m_tack_due[kept++] = m_tack_due[i];
             continue;
         }
-        const auto acked = m_sessions.acked(*s);
+        const auto acked = m_sessions.tack_seq(*s);  // with --db: only what is committed
         s->tack_due = false;
         if (!acked) continue;
         s->last_tack_mono = now;
@@ -484,6 +585,7 @@ void Hub::sweep(std::int64_t now) {
         publish_stream("agent/" + id.to_string(), wire::encode_agent_event({id, "offline", m_clock.now_ms(), std::nullopt}));
         log::warn("agents: {} offline (silent for more than {})", name_of(id),
                   format_duration(3.0 * m_fleet.telemetry_s));
+        if (db()) session_ended(id, "offline");
         m_dirty = true;
     }
     m_history.trim(m_clock.now_ms());
@@ -498,6 +600,7 @@ void Hub::publish(std::int64_t now) {
         for (const auto& asset : site.assets) {
             AssetView view;
             view.asset = asset;
+            view.asset.available = is_available(asset);
             if (const auto live = m_live.find(asset.id); live != m_live.end()) {
                 view.latest = live->second.latest;
                 view.latest_received = live->second.latest_received;
@@ -546,11 +649,89 @@ void Hub::reload() {
                   asset->qualified_name());
         if (const Session* s = m_sessions.by_asset(id))
             send_agent(s->routing_id, wire::Reject{"unknown_asset", "asset removed from the hub's configuration"});
+        if (db()) session_ended(id, "removed");
         m_sessions.drop_asset(id);
     }
     const std::size_t before = m_assets.size();
     set_fleet(std::move(loaded->fleet));
+    // The database: sites and assets upserted, the absent ones retired (their history stays).
+    if (m_writer && !m_writer->push(store::FleetSync{m_fleet.sites, store::RetireScope::all_assets}))
+        log::error("reload: the database writer is over its bound; the fleet is not synced to PostgreSQL");
     log::info("reload: {} assets ({} before, {} removed)", m_assets.size(), before, removed);
+}
+
+void Hub::open_database() {
+    const std::string& conninfo = *m_options.db;
+    auto store = store::Store::open(conninfo, m_clock.now_ms());
+    if (!store) throw cli::ExitError(exit_code(store.error().code), "database: " + store.error().message);
+    const auto& migration = store->migration();
+    if (migration.changed())
+        log::info("database: schema migrated from version {} to {}", migration.from_version, migration.to_version);
+    else
+        log::info("database: schema at version {}", migration.to_version);
+    auto synced = store->sync_fleet({m_fleet.sites, store::RetireScope::all_assets});
+    if (!synced) throw cli::ExitError(exit_code(synced.error().code), "database: fleet sync: " + synced.error().message);
+    log::info("database: fleet synced ({} assets new, {} retired, {} back)", synced->assets_inserted,
+              synced->assets_retired, synced->assets_returned);
+    auto restored = store->restore();
+    if (!restored) throw cli::ExitError(exit_code(restored.error().code), "database: restore: " + restored.error().message);
+    restore(*restored);
+
+    m_sessions.set_tack_committed(true);
+    m_writer = std::make_unique<store::Writer>(store::WriterOptions{.conninfo = conninfo});
+    m_writer->on_commit([this] { m_mailbox.post([] {}); });  // wakes the loop: tacks are due
+    m_writer->start();
+    start_history_worker();
+}
+
+void Hub::restore(const store::Restored& restored) {
+    std::size_t assets = 0;
+    for (const auto& t : restored.last_telemetry) {
+        if (!m_assets.contains(t.asset_id)) continue;
+        auto& live = m_live[t.asset_id];
+        live.latest = t;
+        live.latest_received = t.ts;  // its age is that of the record, not of the restart
+        ++assets;
+    }
+    for (const auto& e : restored.last_epochs)
+        if (m_assets.contains(e.asset_id)) m_sessions.restore_epoch(e.asset_id, e.epoch, e.seq);
+    std::unordered_set<Uuid> sites;
+    for (const auto& site : m_fleet.sites) sites.insert(site.id);
+    std::size_t dispatches = 0;
+    for (const auto& d : restored.open_dispatches) {
+        const bool parent = sites.contains(d.asset_id);
+        if (!parent && !m_assets.contains(d.asset_id)) continue;  // its asset is no longer configured
+        if (m_dispatches.adopt(d, now(), parent, m_changed)) ++dispatches;
+    }
+    log::info("database: restored the last state of {} assets and {} dispatches in force", assets, dispatches);
+    m_dirty = true;
+}
+
+void Hub::take_committed() {
+    for (const auto& c : m_writer->take_committed())
+        if (Session* s = m_sessions.on_committed(c.asset_id, c.epoch, c.seq)) mark_tack_due(*s);
+}
+
+void Hub::session_started(const Session& s, const std::string& peer_address) {
+    store::AgentSession rec;
+    rec.session_id = Uuid::v7(m_clock.now_ms());
+    rec.asset_id = s.asset_id;
+    rec.instance_id = s.instance_id;
+    rec.epoch = s.epoch;
+    rec.agent_version = s.agent_version;
+    rec.remote_address = peer_address;
+    rec.connected_at = m_clock.now_ms();
+    m_writer->push(rec);
+    m_db_sessions[s.asset_id] = std::move(rec);
+}
+
+void Hub::session_ended(const Uuid& asset_id, const std::string& reason) {
+    const auto it = m_db_sessions.find(asset_id);
+    if (it == m_db_sessions.end()) return;
+    it->second.disconnected_at = m_clock.now_ms();
+    it->second.disconnect_reason = reason;
+    m_writer->push(it->second);
+    m_db_sessions.erase(it);
 }
 
 int run(const HubOptions& options, cli::Signals& signals) {

@@ -12,10 +12,17 @@
 #include "snapshot.hpp"
 
 #include "der/assets_config.hpp"
+#include "der/store/reader.hpp"
+#include "der/store/store.hpp"
+#include "der/store/writer.hpp"
 #include "der/wire_codec.hpp"
 
 #include <zmq.hpp>
 
+#include <condition_variable>
+#include <deque>
+#include <mutex>
+#include <thread>
 #include <memory>
 #include <string>
 #include <unordered_map>
@@ -65,6 +72,10 @@ public:
         set_fleet(std::move(loaded.fleet));
     }
 
+    ~Hub() { stop_history_worker(); }
+    Hub(const Hub&) = delete;
+    Hub& operator=(const Hub&) = delete;
+
     int run();
 
 private:
@@ -72,7 +83,7 @@ private:
     void bind_sockets();
     void drain_agents();
     void on_agent_frames(std::vector<zmq::message_t>& frames);
-    void on_register(const std::string& route, const wire::Register& reg);
+    void on_register(const std::string& route, const wire::Register& reg, const std::string& peer_address);
     void on_telemetry(const std::string& route, const Telemetry& t);
     void on_heartbeat(const std::string& route, const Heartbeat& h);
     void on_ack(const std::string& route, const wire::Ack& ack);
@@ -89,12 +100,27 @@ private:
     void on_control_dispatch(const std::string& route, const wire::DispatchRequest& request);
     void on_control_history(const std::string& route, const wire::HistoryRequest& request);
     void on_control_query(const std::string& route, const wire::QueryRequest& request);
+    void on_control_cancel(const std::string& route, const wire::CancelRequest& request);
+    void on_control_stop(const std::string& route, const wire::StopRequest& request);
     bool send_control(const std::string& route, const wire::ControlMessage& message);
     void control_error(const std::string& route, const std::string& request_id, std::string code,
                        std::string message);
     /// Answers `wait`ing dispatch requests whose dispatch reached an outcome.
     void answer_waiters(const Dispatch& d);
     [[nodiscard]] const Asset* resolve_asset(std::string_view id_or_name) const;
+
+    // operator_controls.cpp: site dispatch, cancel, stop, maintenance, audit
+    Result<SiteDispatchResult> create_site_dispatch(const SiteDispatchCommand& command);
+    Result<Dispatch> cancel_dispatch(const Uuid& id, const std::string& reason, const std::string& by);
+    Result<StopResult> stop_assets(const StopCommand& command);
+    Result<Asset> set_availability(const std::string& asset, bool available, const std::string& reason,
+                                   const std::string& by);
+    /// Tells an online agent to go to 0 MW with no dispatch in force.
+    void release(const Uuid& asset_id);
+    [[nodiscard]] bool is_available(const Asset& asset) const;
+    void record(std::string action, std::string target, std::string reason, std::string by, std::string detail);
+    /// Delivers dispatches that became queued this turn (scheduled ones that started).
+    void deliver_started();
     [[nodiscard]] Now now() const { return Now{m_clock.now_ms(), m_clock.mono_ms()}; }
     Session* session_or_reregister(const std::string& route);
     bool send_agent(const std::string& route, const wire::AgentMessage& message);
@@ -111,6 +137,26 @@ private:
     void sweep(std::int64_t now);
     void publish(std::int64_t now);
     void reload();
+
+    // The database (--db): start-up, restore, the writer's commits.
+    void open_database();
+    void restore(const store::Restored& restored);
+    /// Commits reported by the writer: tacks due for them.
+    void take_committed();
+    /// Agent session records (store::AgentSession) as sessions start and end.
+    void session_started(const Session& s, const std::string& peer_address);
+    void session_ended(const Uuid& asset_id, const std::string& reason);
+    [[nodiscard]] bool db() const { return m_writer != nullptr; }
+    /// Control `history` with a database: read on a worker thread (its own
+    /// Reader), the replies handed back to the loop to send.
+    void start_history_worker();
+    void stop_history_worker();
+    void history_worker();
+    struct HistoryJob {
+        std::string route;
+        wire::HistoryRequest request;
+        std::optional<Uuid> asset_id;
+    };
     void malformed(const std::string& route, std::uint64_t& counter, std::string_view why);
     [[nodiscard]] std::int64_t offline_after_ms() const {
         return static_cast<std::int64_t>(std::llround(3.0 * m_fleet.telemetry_s * 1000.0));
@@ -137,7 +183,14 @@ private:
     Mailbox m_mailbox;
     SnapshotHolder m_snapshots;
     LoopHealth m_health;
+    std::unique_ptr<store::Writer> m_writer;  // with --db only; outlives m_rest, whose workers read its stats
     std::unique_ptr<RestServer> m_rest;
+    std::mutex m_history_mutex;  // guards m_history_jobs, m_history_stop
+    std::condition_variable m_history_cv;
+    std::deque<HistoryJob> m_history_jobs;
+    bool m_history_stop = false;
+    std::thread m_history_thread;
+    std::unordered_map<Uuid, store::AgentSession> m_db_sessions;  // asset -> its open session record
     zmq::context_t m_ctx;
     zmq::socket_t m_agents;
     zmq::socket_t m_stream;
@@ -146,7 +199,9 @@ private:
         std::string route;
         std::string request_id;
     };
-    std::unordered_map<Uuid, std::vector<Waiter>> m_waiters;  // dispatch -> clients waiting for its outcome
+    std::unordered_map<Uuid, std::vector<Waiter>> m_waiters;
+    std::unordered_map<Uuid, std::string> m_maintenance;  // asset -> why it is unavailable (runtime)
+    std::deque<AuditEntry> m_audit;                       // newest last, bounded  // dispatch -> clients waiting for its outcome
     std::size_t m_subscriptions = 0;
     std::vector<Uuid> m_tack_due;
     std::unordered_map<std::string, std::int64_t> m_peer_log;  // routing id -> last log (mono)

@@ -6,6 +6,24 @@
 
 namespace der::hub {
 
+namespace {
+/// A conninfo without its password (`password=...` or `user:secret@`).
+std::string redact_conninfo(const std::string& text) {
+    std::string out = text;
+    if (const auto at = out.find('@'), scheme = out.find("://"); scheme != std::string::npos && at != std::string::npos) {
+        const auto colon = out.find(':', scheme + 3);
+        if (colon != std::string::npos && colon < at) out.replace(colon + 1, at - colon - 1, "***");
+    }
+    for (std::size_t pos = out.find("password="); pos != std::string::npos; pos = out.find("password=", pos + 1)) {
+        const auto start = pos + 9;
+        auto end = out.find_first_of(" &", start);
+        if (end == std::string::npos) end = out.size();
+        out.replace(start, end - start, "***");
+    }
+    return out.empty() ? std::string("'' (the PG* environment)") : out;
+}
+}  // namespace
+
 void make_app(CLI::App& app, HubOptions& o) {
     app.description(
         "der-hub: the headend of a der fleet. Accepts der-agent sessions, keeps the latest telemetry and "
@@ -39,6 +57,10 @@ void make_app(CLI::App& app, HubOptions& o) {
     app.add_option("--http-threads", o.http_threads, "REST worker threads")
         ->check(CLI::Range(1, 256))
         ->capture_default_str();
+    app.add_option("--db", o.db,
+                   "PostgreSQL connection (libpq URI or key=value; '' = the PG* environment) for history, the "
+                   "audit trail and restore after a restart; without it history is kept in memory")
+        ->envname("DER_DB");
     app.add_flag("--show-config", o.show_config, "Print each effective setting and where it came from, then exit");
     cli::add_common_flags(app, o.log, "der-hub");
 }
@@ -69,6 +91,7 @@ std::string describe_config(const CLI::App& app, const HubOptions& o, const std:
     row("--pending-ttl", o.pending_ttl);
     row("--ack-timeout", o.ack_timeout);
     row("--http-threads", std::to_string(o.http_threads));
+    row("--db", o.db ? redact_conninfo(*o.db) : std::string("(none: history in memory)"));
     row("--log-level", o.log.level);
     row("--log-format", o.log.format);
     return out;

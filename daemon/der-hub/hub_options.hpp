@@ -3,6 +3,7 @@
 
 #include "cli.hpp"
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -19,6 +20,9 @@ struct HubOptions {
     std::string pending_ttl = "15m";
     std::string ack_timeout = "5s";
     std::size_t http_threads = 8;
+    /// `--db`: PostgreSQL conninfo (URI or key=value; "" = the PG* environment).
+    /// nil = no database: history from memory.
+    std::optional<std::string> db;
     cli::LogOptions log;
     bool show_config = false;
 };

@@ -21,6 +21,7 @@
 #include <httplib.h>
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <charconv>
 #include <cmath>
 #include <future>
@@ -112,6 +113,34 @@ std::string next_link(const httplib::Request& req, const std::string& cursor) {
     return link + "cursor=" + httplib::detail::encode_query_param(cursor);
 }
 
+/// The database writer's counters (with --db), Prometheus text.
+std::string db_prometheus_text(const store::WriterStats& st) {
+    std::string out;
+    const auto metric = [&](std::string_view name, std::string_view type, std::string_view help, double value) {
+        out += fmt::format("# HELP {} {}\n# TYPE {} {}\n{} {}\n", name, help, name, type, name, value);
+    };
+    const auto d = [](auto v) { return static_cast<double>(v); };
+    metric("der_hub_db_connected", "gauge", "1 when the database writer is connected to PostgreSQL.",
+           st.connected ? 1.0 : 0.0);
+    metric("der_hub_db_backlog_rows", "gauge", "Telemetry and heartbeat rows queued for PostgreSQL.",
+           d(st.backlog_rows));
+    metric("der_hub_db_backlog_events", "gauge", "Dispatch, session and fleet records queued for PostgreSQL.",
+           d(st.backlog_events));
+    metric("der_hub_db_max_backlog_rows", "gauge", "Bound of the row backlog; over it records are refused.",
+           d(st.max_backlog_rows));
+    metric("der_hub_db_rows_committed_total", "counter", "Records committed to PostgreSQL.", d(st.rows_committed));
+    metric("der_hub_db_batches_committed_total", "counter", "Batches committed to PostgreSQL.",
+           d(st.batches_committed));
+    metric("der_hub_db_dropped_total", "counter",
+           "Records refused over the backlog bound or abandoned at stop (telemetry is resent by its agent).",
+           d(st.dropped));
+    metric("der_hub_db_failed_batches_total", "counter", "Batches refused for a reason other than the connection.",
+           d(st.failed_batches));
+    metric("der_hub_db_set_aside_total", "counter", "Records set aside into dead_letters.", d(st.set_aside));
+    metric("der_hub_db_reconnects_total", "counter", "Connection attempts after a failure.", d(st.reconnects));
+    return out;
+}
+
 /// Prometheus text exposition format 0.0.4.
 std::string prometheus_text(const Snapshot& snap) {
     std::string out;
@@ -179,14 +208,62 @@ std::string prometheus_text(const Snapshot& snap) {
 }
 
 /// The body of POST /dispatch; nil after answering 400.
-std::optional<DispatchCommand> parse_dispatch_body(const httplib::Request& req, httplib::Response& res) {
-    auto c = hub::parse_dispatch_body(req.body);
+std::optional<DispatchCommand> parse_dispatch_body(const httplib::Request& req, httplib::Response& res,
+                                                   DispatchTarget target = DispatchTarget::asset) {
+    auto c = hub::parse_dispatch_body(req.body, target);
     if (!c) {
         send_error(res, 400, "bad_request", c.error().message);
         return std::nullopt;
     }
     if (c->requested_by.empty() && req.has_header("X-Requested-By")) c->requested_by = req.get_header_value("X-Requested-By");
     return std::move(*c);
+}
+
+/// `reason` and `requested_by` of a cancel, stop or availability request:
+/// from the JSON body (optional; empty body allowed), else the
+/// `X-Requested-By` / `X-Reason` headers. Nil after answering 400.
+struct Who {
+    std::string reason;
+    std::string requested_by;
+    json body;
+};
+std::optional<Who> parse_who(const httplib::Request& req, httplib::Response& res,
+                             std::initializer_list<std::string_view> other_fields) {
+    Who who;
+    if (!req.body.empty()) {
+        try {
+            who.body = json::parse(req.body);
+        } catch (const json::parse_error& e) {
+            send_error(res, 400, "bad_request", fmt::format("body is not valid JSON: {}", e.what()));
+            return std::nullopt;
+        }
+        if (!who.body.is_object()) {
+            send_error(res, 400, "bad_request", "body must be a JSON object");
+            return std::nullopt;
+        }
+        for (const auto& [key, value] : who.body.items()) {
+            if (key == "reason" || key == "requested_by") {
+                if (!value.is_string()) {
+                    send_error(res, 400, "bad_request", fmt::format("{} must be a string", key));
+                    return std::nullopt;
+                }
+                (key == "reason" ? who.reason : who.requested_by) = value.get<std::string>();
+            } else if (std::find(other_fields.begin(), other_fields.end(), key) == other_fields.end()) {
+                send_error(res, 400, "bad_request", fmt::format("unknown field '{}'", key));
+                return std::nullopt;
+            }
+        }
+    }
+    if (who.requested_by.empty() && req.has_header("X-Requested-By")) who.requested_by = req.get_header_value("X-Requested-By");
+    if (who.reason.empty() && req.has_header("X-Reason")) who.reason = req.get_header_value("X-Reason");
+    return who;
+}
+
+/// Maps a refused loop call to its HTTP answer.
+void send_failure(httplib::Response& res, const Error& e) {
+    const int status = e.code == Errc::not_found ? 404 : e.code == Errc::refused ? 422 : 400;
+    const char* code = status == 404 ? "not_found" : status == 422 ? "unprocessable" : "bad_request";
+    send_error(res, status, code, e.message);
 }
 
 }  // namespace
@@ -224,6 +301,19 @@ struct RestServer::Impl {
         return future.get();
     }
 
+    /// A history read: on this worker when it comes from the database
+    /// (history_off_loop), else on the loop.
+    template <class T, class F>
+    std::optional<T> history(F task) {
+        if (ctx.api.history_off_loop) return std::optional<T>(task());
+        return on_loop<T>(std::move(task));
+    }
+
+    static void history_error(httplib::Response& res, const Error& e) {
+        if (e.code == Errc::invalid_argument) return send_error(res, 400, "bad_request", e.message);
+        send_error(res, 503, "unavailable", fmt::format("history is unavailable: {}", e.message));
+    }
+
     void routes();
 };
 
@@ -237,7 +327,15 @@ void RestServer::Impl::routes() {
         j["version"] = version();
         j["uptime_s"] = static_cast<double>(now - ctx.health.started_mono.load()) / 1000.0;
         j["transport"] = "plaintext";
-        j["history"] = "memory";
+        j["history"] = ctx.db_stats ? "postgresql" : "memory";
+        std::optional<store::WriterStats> db;
+        if (ctx.db_stats) {
+            db = ctx.db_stats();
+            j["db"] = {{"connected", db->connected},         {"backlog_rows", db->backlog_rows},
+                       {"backlog_events", db->backlog_events}, {"max_backlog_rows", db->max_backlog_rows},
+                       {"dropped", db->dropped},               {"set_aside", db->set_aside},
+                       {"last_error", db->last_error}};
+        }
         j["agents_online"] = snap ? snap->agents_online : 0;
         j["assets"] = snap ? snap->assets.size() : 0;
         j["loop_turn_age_ms"] = since_turn;
@@ -248,6 +346,9 @@ void RestServer::Impl::routes() {
         } else if (since_turn > k_stalled_ms) {
             j["status"] = "stalled";
             status = 503;
+        } else if (db && db->max_backlog_rows > 0 && db->backlog_rows >= db->max_backlog_rows) {
+            j["status"] = "db_backlog";
+            status = 503;
         } else {
             j["status"] = "ok";
         }
@@ -257,7 +358,9 @@ void RestServer::Impl::routes() {
     server.Get("/metrics", [this](const httplib::Request&, httplib::Response& res) {
         auto snap = snapshot(res);
         if (!snap) return;
-        res.set_content(prometheus_text(*snap), "text/plain; version=0.0.4; charset=utf-8");
+        std::string text = prometheus_text(*snap);
+        if (ctx.db_stats) text += db_prometheus_text(ctx.db_stats());
+        res.set_content(text, "text/plain; version=0.0.4; charset=utf-8");
     });
 
     server.Get("/sites", [this](const httplib::Request&, httplib::Response& res) {
@@ -326,9 +429,9 @@ void RestServer::Impl::routes() {
         HistoryQuery q;
         if (!parse_history_query(req, res, q)) return;
         const Uuid id = view->asset.id;
-        auto page = on_loop<Result<HistoryPage<Telemetry>>>([this, id, q] { return ctx.api.telemetry_history(id, q); });
+        auto page = history<Result<HistoryPage<Telemetry>>>([this, id, q] { return ctx.api.telemetry_history(id, q); });
         if (!page) return send_error(res, 503, "unavailable", "the hub's event loop did not answer in time");
-        if (!*page) return send_error(res, 400, "bad_request", page->error().message);
+        if (!*page) return history_error(res, page->error());
         json rows = json::array();
         for (const auto& t : (*page)->rows) rows.push_back(t);
         json out{{"asset_id", id}, {"asset", view->asset.qualified_name()}, {"count", (*page)->rows.size()},
@@ -357,9 +460,9 @@ void RestServer::Impl::routes() {
         HistoryQuery q;
         if (!parse_history_query(req, res, q)) return;
         const Uuid id = view->asset.id;
-        auto page = on_loop<Result<HistoryPage<Heartbeat>>>([this, id, q] { return ctx.api.heartbeat_history(id, q); });
+        auto page = history<Result<HistoryPage<Heartbeat>>>([this, id, q] { return ctx.api.heartbeat_history(id, q); });
         if (!page) return send_error(res, 503, "unavailable", "the hub's event loop did not answer in time");
-        if (!*page) return send_error(res, 400, "bad_request", page->error().message);
+        if (!*page) return history_error(res, page->error());
         json rows = json::array();
         for (const auto& h : (*page)->rows) rows.push_back(h);
         json out{{"asset_id", id}, {"asset", view->asset.qualified_name()}, {"count", (*page)->rows.size()},
@@ -396,7 +499,7 @@ void RestServer::Impl::routes() {
         send_json(res, 202, j);
     });
 
-    server.Get("/dispatch/history", [this](const httplib::Request& req, httplib::Response& res) {
+    const auto dispatch_list = [this](const httplib::Request& req, httplib::Response& res) {
         auto snap = snapshot(res);
         if (!snap) return;
         DispatchQuery q;
@@ -417,11 +520,14 @@ void RestServer::Impl::routes() {
                 return send_error(res, 400, "bad_request",
                                   fmt::format("state: unknown dispatch state '{}'", req.get_param_value("state")));
         }
-        auto rows = on_loop<std::vector<Dispatch>>([this, q] { return ctx.api.dispatch_history(q); });
+        auto rows = history<Result<std::vector<Dispatch>>>([this, q] { return ctx.api.dispatch_history(q); });
         if (!rows) return send_error(res, 503, "unavailable", "the hub's event loop did not answer in time");
-        json out{{"count", rows->size()}, {"rows", *rows}};
+        if (!*rows) return history_error(res, rows->error());
+        json out{{"count", (*rows)->size()}, {"rows", **rows}};
         send_json(res, 200, out);
-    });
+    };
+    server.Get("/dispatch/history", dispatch_list);
+    server.Get("/dispatch", dispatch_list);
 
     server.Get(R"(/dispatch/([^/]+))", [this](const httplib::Request& req, httplib::Response& res) {
         const std::string text = req.matches[1];
@@ -431,7 +537,99 @@ void RestServer::Impl::routes() {
         if (!found) return send_error(res, 503, "unavailable", "the hub's event loop did not answer in time");
         if (!*found) return send_error(res, 404, "not_found", fmt::format("no dispatch {}", text));
         json j = **found;
+        auto children = on_loop<std::vector<Dispatch>>([this, id = *id] { return ctx.api.children(id); });
+        if (children && !children->empty()) {
+            j["site_id"] = j["asset_id"];
+            j.erase("asset_id");
+            j["children"] = *children;
+        }
         send_json(res, 200, j);
+    });
+
+    server.Post(R"(/sites/([^/]+)/dispatch)", [this](const httplib::Request& req, httplib::Response& res) {
+        auto parsed = parse_dispatch_body(req, res, DispatchTarget::site);
+        if (!parsed) return;
+        SiteDispatchCommand c{req.matches[1], parsed->mw, parsed->duration_s, parsed->reason, parsed->requested_by,
+                              parsed->start_at};
+        auto result = on_loop<Result<SiteDispatchResult>>([this, c] { return ctx.api.create_site_dispatch(c); });
+        if (!result) return send_error(res, 503, "unavailable", "the hub's event loop did not answer in time");
+        if (!*result) return send_failure(res, result->error());
+        json j = (*result)->parent;
+        j["site_id"] = (*result)->parent.asset_id;
+        j.erase("asset_id");
+        j["children"] = (*result)->children;
+        send_json(res, 202, j);
+    });
+
+    server.Delete(R"(/dispatch/([^/]+))", [this](const httplib::Request& req, httplib::Response& res) {
+        const std::string text = req.matches[1];
+        auto id = Uuid::parse(text);
+        if (!id) return send_error(res, 404, "not_found", fmt::format("no dispatch '{}' (not a UUID)", text));
+        auto who = parse_who(req, res, {});
+        if (!who) return;
+        auto result = on_loop<Result<Dispatch>>(
+            [this, id = *id, w = *who] { return ctx.api.cancel_dispatch(id, w.reason, w.requested_by); });
+        if (!result) return send_error(res, 503, "unavailable", "the hub's event loop did not answer in time");
+        if (!*result) return send_failure(res, result->error());
+        json j = **result;
+        send_json(res, 200, j);
+    });
+
+    server.Post("/stop", [this](const httplib::Request& req, httplib::Response& res) {
+        auto who = parse_who(req, res, {"site"});
+        if (!who) return;
+        StopCommand c{"", who->reason, who->requested_by};
+        if (who->body.contains("site") && !who->body["site"].is_null()) {
+            if (!who->body["site"].is_string()) return send_error(res, 400, "bad_request", "site must be a string");
+            c.site = who->body["site"].get<std::string>();
+        }
+        auto result = on_loop<Result<StopResult>>([this, c] { return ctx.api.stop(c); });
+        if (!result) return send_error(res, 503, "unavailable", "the hub's event loop did not answer in time");
+        if (!*result) return send_failure(res, result->error());
+        send_json(res, 200,
+                  json{{"site", c.site.empty() ? json(nullptr) : json(c.site)},
+                       {"assets", (*result)->assets},
+                       {"cancelled", (*result)->cancelled},
+                       {"reason", c.reason},
+                       {"requested_by", c.requested_by}});
+    });
+
+    server.Post(R"(/assets/([^/]+(?:/[^/]+)?)/availability)", [this](const httplib::Request& req,
+                                                                     httplib::Response& res) {
+        auto who = parse_who(req, res, {"available"});
+        if (!who) return;
+        if (!who->body.contains("available") || !who->body["available"].is_boolean())
+            return send_error(res, 400, "bad_request", "available must be true or false");
+        const bool available = who->body["available"].get<bool>();
+        const std::string asset = req.matches[1];
+        auto result = on_loop<Result<Asset>>([this, asset, available, w = *who] {
+            return ctx.api.set_availability(asset, available, w.reason, w.requested_by);
+        });
+        if (!result) return send_error(res, 503, "unavailable", "the hub's event loop did not answer in time");
+        if (!*result) return send_failure(res, result->error());
+        json j = **result;
+        send_json(res, 200, j);
+    });
+
+    server.Get("/audit", [this](const httplib::Request& req, httplib::Response& res) {
+        std::size_t limit = k_default_limit;
+        if (req.has_param("limit")) {
+            const auto text = req.get_param_value("limit");
+            const auto [p, ec] = std::from_chars(text.data(), text.data() + text.size(), limit);
+            if (ec != std::errc{} || p != text.data() + text.size() || limit == 0 || limit > k_max_limit)
+                return send_error(res, 400, "bad_request", "limit: expected an integer from 1 to 100000");
+        }
+        auto rows = on_loop<std::vector<AuditEntry>>([this, limit] { return ctx.api.audit(limit); });
+        if (!rows) return send_error(res, 503, "unavailable", "the hub's event loop did not answer in time");
+        json out = json::array();
+        for (const auto& a : *rows)
+            out.push_back(json{{"ts", format_rfc3339(a.ts)},
+                               {"action", a.action},
+                               {"target", a.target},
+                               {"reason", a.reason},
+                               {"requested_by", a.requested_by},
+                               {"detail", a.detail}});
+        send_json(res, 200, json{{"count", out.size()}, {"rows", out}});
     });
 
     server.set_error_handler([](const httplib::Request& req, httplib::Response& res) {

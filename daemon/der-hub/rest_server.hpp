@@ -7,6 +7,10 @@
 #include "mailbox.hpp"
 #include "snapshot.hpp"
 
+#include "der/store/writer.hpp"
+
+#include <functional>
+
 #include <memory>
 #include <string>
 
@@ -18,6 +22,9 @@ struct RestContext {
     Mailbox& mailbox;
     LoopApi api;  ///< called only inside tasks run by the loop
     std::size_t threads = 8;
+    /// With --db: the database writer's counters (callable from any thread);
+    /// empty without a database.
+    std::function<store::WriterStats()> db_stats = {};
 };
 
 class RestServer {

@@ -47,8 +47,8 @@ RegisterOutcome SessionTable::on_register(const std::string& routing_id, const w
     m_routes[routing_id] = reg.asset_id;
 
     auto& epoch = m_epochs[reg.asset_id];
-    if (epoch.epoch != reg.epoch) epoch = EpochState{reg.epoch, std::nullopt};
-    out.ack_seq = epoch.acked;
+    if (epoch.epoch != reg.epoch) epoch = EpochState{reg.epoch, std::nullopt, std::nullopt};
+    out.ack_seq = m_tack_committed ? epoch.committed : epoch.acked;
     out.admitted = true;
     m_sessions.emplace(reg.asset_id, std::move(s));
     return out;
@@ -82,7 +82,7 @@ TelemetryOutcome SessionTable::on_telemetry(Session& s, const Telemetry& t) {
     if (t.asset_id != s.asset_id) return TelemetryOutcome::wrong_asset;
     if (t.epoch != s.epoch) return TelemetryOutcome::wrong_epoch;
     auto& epoch = m_epochs[s.asset_id];
-    if (epoch.epoch != t.epoch) epoch = EpochState{t.epoch, std::nullopt};
+    if (epoch.epoch != t.epoch) epoch = EpochState{t.epoch, std::nullopt, std::nullopt};
     if (epoch.acked) {
         if (t.seq <= *epoch.acked) return TelemetryOutcome::duplicate;
         if (t.seq != *epoch.acked + 1) return TelemetryOutcome::gap;
@@ -91,6 +91,37 @@ TelemetryOutcome SessionTable::on_telemetry(Session& s, const Telemetry& t) {
     // agent resends from its oldest unacknowledged record).
     epoch.acked = t.seq;
     return TelemetryOutcome::stored;
+}
+
+TelemetryOutcome SessionTable::peek_telemetry(const Session& s, const Telemetry& t) const {
+    if (t.asset_id != s.asset_id) return TelemetryOutcome::wrong_asset;
+    if (t.epoch != s.epoch) return TelemetryOutcome::wrong_epoch;
+    const auto it = m_epochs.find(s.asset_id);
+    if (it != m_epochs.end() && it->second.epoch == t.epoch && it->second.acked) {
+        const std::uint64_t acked = *it->second.acked;
+        if (t.seq <= acked) return TelemetryOutcome::duplicate;
+        if (t.seq != acked + 1) return TelemetryOutcome::gap;
+    }
+    return TelemetryOutcome::stored;
+}
+
+void SessionTable::restore_epoch(const Uuid& asset_id, const Uuid& epoch, std::uint64_t seq) {
+    m_epochs[asset_id] = EpochState{epoch, seq, seq};
+}
+
+Session* SessionTable::on_committed(const Uuid& asset_id, const Uuid& epoch, std::uint64_t seq) {
+    const auto it = m_epochs.find(asset_id);
+    if (it == m_epochs.end() || it->second.epoch != epoch) return nullptr;
+    auto& state = it->second;
+    if (!state.committed || *state.committed < seq) state.committed = seq;
+    Session* s = by_asset(asset_id);
+    return s != nullptr && s->epoch == epoch ? s : nullptr;
+}
+
+std::optional<std::uint64_t> SessionTable::committed(const Session& s) const {
+    const auto it = m_epochs.find(s.asset_id);
+    if (it == m_epochs.end() || it->second.epoch != s.epoch) return std::nullopt;
+    return it->second.committed;
 }
 
 std::optional<std::uint64_t> SessionTable::acked(const Session& s) const {

@@ -60,6 +60,25 @@ public:
 
     /// Decides whether `t` is stored; on `stored`, advances `acked`.
     TelemetryOutcome on_telemetry(Session& s, const Telemetry& t);
+    /// What on_telemetry would decide, changing nothing (the hub checks that
+    /// the database writer takes a record before counting it stored).
+    [[nodiscard]] TelemetryOutcome peek_telemetry(const Session& s, const Telemetry& t) const;
+
+    /// After a restart with a database: what was stored of an asset's last
+    /// epoch (`acked` and `committed` both start at `seq`).
+    void restore_epoch(const Uuid& asset_id, const Uuid& epoch, std::uint64_t seq);
+    /// With a database, tacks and a welcome's ack_seq cover only committed
+    /// records: set once at start.
+    void set_tack_committed(bool on) { m_tack_committed = on; }
+    /// The writer committed (asset, epoch) up to `seq`. Returns the asset's
+    /// session when it is on that epoch (its tack is due), else nullptr.
+    Session* on_committed(const Uuid& asset_id, const Uuid& epoch, std::uint64_t seq);
+    /// The highest committed seq of the session's epoch (nil: none yet).
+    [[nodiscard]] std::optional<std::uint64_t> committed(const Session& s) const;
+    /// What a tack covers: committed() with a database, else acked().
+    [[nodiscard]] std::optional<std::uint64_t> tack_seq(const Session& s) const {
+        return m_tack_committed ? committed(s) : acked(s);
+    }
 
     /// The highest contiguous seq stored of the session's epoch (nil: none yet).
     [[nodiscard]] std::optional<std::uint64_t> acked(const Session& s) const;
@@ -77,7 +96,9 @@ private:
     struct EpochState {
         Uuid epoch;
         std::optional<std::uint64_t> acked;
+        std::optional<std::uint64_t> committed;  ///< with a database: in PostgreSQL
     };
+    bool m_tack_committed = false;
     std::unordered_map<Uuid, Session> m_sessions;         // by asset
     std::unordered_map<std::string, Uuid> m_routes;       // routing id -> asset
     std::unordered_map<Uuid, EpochState> m_epochs;        // by asset, outlives sessions

@@ -52,7 +52,7 @@ TEST_CASE("encoding rounds, pins exact words and refuses values that do not fit"
         }
 }
 
-TEST_CASE("scale factors are int16 powers of ten within [-10, 10]", "[adapters][modbus]") {
+TEST_CASE("scale factors are int16 powers of ten from -10 to 10", "[adapters][modbus]") {
     CHECK(*decode_scale_factor(0xfffe) == -2);
     CHECK(*decode_scale_factor(3) == 3);
     CHECK_FALSE(decode_scale_factor(0x8000));  // SunSpec "not implemented"

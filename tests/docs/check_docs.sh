@@ -4,21 +4,27 @@
 # each of its completion files; every man page must render without a groff
 # warning; every completion file must parse.
 #
-# Usage: tests/docs/check_docs.sh DER_HUB_BINARY DER_AGENT_BINARY
-#        tests/docs/check_docs.sh BUILD_DIR   (finds daemon/der-hub/der-hub and tools/der-agent/der-agent)
+# Usage: tests/docs/check_docs.sh PROGRAM_BINARY...
+#        tests/docs/check_docs.sh BUILD_DIR
+# Each PROGRAM_BINARY is a der program (der-hub, der-agent, der-dispatch,
+# der-tail, der-history, der-launch); its name is the file's name, and its man
+# page man/NAME.<section> and completions completions/NAME.bash,
+# completions/_NAME and completions/NAME.fish are checked against its --help.
+# With BUILD_DIR, the six programs are taken from their places in that build
+# tree (daemon/der-hub/der-hub, tools/NAME/NAME).
 # Exit status: 0 when every check passed, 1 otherwise, 64 on bad usage.
 set -uo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 
+programs=(der-hub der-agent der-dispatch der-tail der-history der-launch)
 if [ $# -eq 1 ] && [ -d "$1" ]; then
-  hub_bin=$1/daemon/der-hub/der-hub
-  agent_bin=$1/tools/der-agent/der-agent
-elif [ $# -eq 2 ]; then
-  hub_bin=$1
-  agent_bin=$2
+  bins=("$1/daemon/der-hub/der-hub")
+  for prog in "${programs[@]:1}"; do bins+=("$1/tools/$prog/$prog"); done
+elif [ $# -ge 1 ]; then
+  bins=("$@")
 else
-  echo "usage: $0 DER_HUB_BINARY DER_AGENT_BINARY | BUILD_DIR" >&2
+  echo "usage: $0 PROGRAM_BINARY... | BUILD_DIR" >&2
   exit 64
 fi
 
@@ -52,7 +58,11 @@ check_program() { # name binary man-glob completion-files...
     fail "$prog --help exited with a non-zero status"
     return
   fi
-  flags=$(printf '%s\n' "$help" | grep -oE -- '--[a-z][a-z0-9-]*' | sort -u)
+  # The long names of the options --help lists (CLI11: an indented line that
+  # starts with the option's names, `-n,--count UINT ...`); flags mentioned in
+  # descriptions (der-launch describes der-agent's command line) are not its own.
+  flags=$(printf '%s\n' "$help" | grep -E -- '^ {1,8}-' | awk '{print $1}' | tr ',' '\n' |
+    grep -oE -- '^--[a-z][a-z0-9-]*' | sort -u)
   if [ -z "$flags" ]; then
     fail "$prog --help lists no long flags"
     return
@@ -84,8 +94,10 @@ check_program() { # name binary man-glob completion-files...
 man_of() { local m; for m in "$root"/man/"$1".[1-8]; do [ -f "$m" ] && { echo "$m"; return; }; done; echo "$root/man/$1.(missing)"; }
 
 c=$root/completions
-check_program der-hub "$hub_bin" "$(man_of der-hub)" "$c/der-hub.bash" "$c/_der-hub" "$c/der-hub.fish"
-check_program der-agent "$agent_bin" "$(man_of der-agent)" "$c/der-agent.bash" "$c/_der-agent" "$c/der-agent.fish"
+for bin in "${bins[@]}"; do
+  prog=$(basename "$bin")
+  check_program "$prog" "$bin" "$(man_of "$prog")" "$c/$prog.bash" "$c/_$prog" "$c/$prog.fish"
+done
 
 # Man pages render without warnings.
 if command -v groff >/dev/null 2>&1; then

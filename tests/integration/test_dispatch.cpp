@@ -272,7 +272,7 @@ TEST_CASE("an agent that never acks makes its dispatch fail after the ack timeou
     CHECK(hub.stop() == 0);
 }
 
-TEST_CASE("a second dispatch supersedes the first; limits and bad bodies are refused", "[integration]") {
+TEST_CASE("a second dispatch supersedes the first, limits and bad bodies are refused", "[integration]") {
     TempDir dir;
     HubUnderTest hub(dir, fleet_yaml(fleet(), k_interval_s));
     auto agent = start_agent(dir, hub.agents_endpoint(), hub.config_path(), "site-a/b2");

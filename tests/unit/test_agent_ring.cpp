@@ -482,7 +482,7 @@ TEST_CASE("a dispatch that already ended here is not applied again", "[agent]") 
     CHECK(h.adapter->read().setpoint_mw == 0.0);
 }
 
-TEST_CASE("hub loss with --on-hub-loss zero goes to 0 MW; hold keeps the setpoint", "[agent]") {
+TEST_CASE("hub loss with --on-hub-loss zero goes to 0 MW, hold keeps the setpoint", "[agent]") {
     for (const HubLoss loss : {HubLoss::zero, HubLoss::hold}) {
         Harness h(loss);
         h.core->on_connected();

@@ -237,7 +237,7 @@ TEST_CASE("min_mw above 0 is an error", "[config]") {
     CHECK_THAT(msg, Contains("test.yaml:7:17: sites[0].assets[0].min_mw: must be <= 0"));
 }
 
-TEST_CASE("efficiency must be in (0, 1]", "[config]") {
+TEST_CASE("efficiency must be above 0 and at most 1", "[config]") {
     const auto with_efficiency = [](std::string_view value) {
         return fmt::format(R"(sites:
   - name: north

@@ -19,7 +19,7 @@ std::vector<DispatchState> states(const std::vector<Dispatch>& changed) {
 TEST_CASE("a dispatch goes queued, sent, applied, expired and each step is timestamped", "[hub][dispatch]") {
     DispatchBook book(900, 5);
     std::vector<Dispatch> changed;
-    const auto& d = book.create({k_asset, 1.5, 10.0, "peak", "ops"}, Now{1'000'000, 0}, changed);
+    const auto& d = book.create({k_asset, 1.5, 10.0, "peak", "ops", std::nullopt, std::nullopt}, Now{1'000'000, 0}, changed);
     const Uuid id = d.dispatch_id;
     CHECK(id.version() == 7);
     book.mark_sent(id, Now{1'000'010, 10}, changed);
@@ -40,7 +40,7 @@ TEST_CASE("a dispatch goes queued, sent, applied, expired and each step is times
 TEST_CASE("a late delivery carries only what is left of the duration, and none once it ran out", "[hub][dispatch]") {
     DispatchBook book(900, 5);
     std::vector<Dispatch> changed;
-    const Uuid id = book.create({k_asset, 1.0, 60.0, "", ""}, Now{0, 0}, changed).dispatch_id;
+    const Uuid id = book.create({k_asset, 1.0, 60.0, "", "", std::nullopt, std::nullopt}, Now{0, 0}, changed).dispatch_id;
     auto sp = book.setpoint_for(*book.find(id), Now{45'000, 45'000});
     REQUIRE(sp);
     CHECK(sp->remaining_s == Approx(15.0));
@@ -49,11 +49,11 @@ TEST_CASE("a late delivery carries only what is left of the duration, and none o
     CHECK(book.find(id)->state == DispatchState::expired);
 }
 
-TEST_CASE("no ack within the timeout fails a sent dispatch; a queued one fails after the pending TTL",
+TEST_CASE("no ack within the timeout fails a sent dispatch, a queued one fails after the pending TTL",
           "[hub][dispatch]") {
     DispatchBook book(30, 5);
     std::vector<Dispatch> changed;
-    const Uuid sent = book.create({k_asset, 1.0, std::nullopt, "", ""}, Now{0, 0}, changed).dispatch_id;
+    const Uuid sent = book.create({k_asset, 1.0, std::nullopt, "", "", std::nullopt, std::nullopt}, Now{0, 0}, changed).dispatch_id;
     book.mark_sent(sent, Now{0, 0}, changed);
     book.tick(Now{4'999, 4'999}, changed);
     CHECK(book.find(sent)->state == DispatchState::sent);
@@ -62,7 +62,7 @@ TEST_CASE("no ack within the timeout fails a sent dispatch; a queued one fails a
     CHECK_FALSE(book.on_ack(k_asset, sent, true, "", Now{6'000, 6'000}, changed));  // too late
 
     const auto other = Uuid::v5(k_namespace_dns, "test/other");
-    const Uuid queued = book.create({other, 1.0, std::nullopt, "", ""}, Now{0, 0}, changed).dispatch_id;
+    const Uuid queued = book.create({other, 1.0, std::nullopt, "", "", std::nullopt, std::nullopt}, Now{0, 0}, changed).dispatch_id;
     book.tick(Now{29'999, 29'999}, changed);
     CHECK(book.find(queued)->state == DispatchState::queued);
     book.tick(Now{30'000, 30'000}, changed);
@@ -70,14 +70,14 @@ TEST_CASE("no ack within the timeout fails a sent dispatch; a queued one fails a
     CHECK(book.count_in(DispatchState::failed) == 2);
 }
 
-TEST_CASE("a newer dispatch supersedes the open one; EHOSTUNREACH sends it back to queued", "[hub][dispatch]") {
+TEST_CASE("a newer dispatch supersedes the open one, EHOSTUNREACH sends it back to queued", "[hub][dispatch]") {
     DispatchBook book(900, 5);
     std::vector<Dispatch> changed;
-    const Uuid first = book.create({k_asset, 1.0, std::nullopt, "", ""}, Now{0, 0}, changed).dispatch_id;
+    const Uuid first = book.create({k_asset, 1.0, std::nullopt, "", "", std::nullopt, std::nullopt}, Now{0, 0}, changed).dispatch_id;
     book.mark_sent(first, Now{1, 1}, changed);
     book.mark_queued(first, Now{2, 2}, changed);
     CHECK(book.find(first)->state == DispatchState::queued);
-    const Uuid second = book.create({k_asset, -1.0, std::nullopt, "", ""}, Now{3, 3}, changed).dispatch_id;
+    const Uuid second = book.create({k_asset, -1.0, std::nullopt, "", "", std::nullopt, std::nullopt}, Now{3, 3}, changed).dispatch_id;
     CHECK(book.find(first)->state == DispatchState::superseded);
     CHECK(book.open_for(k_asset)->dispatch_id == second);
     CHECK_FALSE(book.on_ack(k_asset, first, true, "", Now{4, 4}, changed));
@@ -90,4 +90,57 @@ TEST_CASE("a newer dispatch supersedes the open one; EHOSTUNREACH sends it back 
     const auto history = book.history(k_asset, std::nullopt, std::nullopt, std::nullopt, 10);
     REQUIRE(history.size() == 2);
     CHECK(history[0].dispatch_id == second);  // newest first
+}
+
+TEST_CASE("a scheduled dispatch starts at its time, supersedes the open one, and can be cancelled first",
+          "[hub][dispatch]") {
+    DispatchBook book(900, 5);
+    std::vector<Dispatch> changed;
+    const Uuid now_one = book.create({k_asset, 1.0, std::nullopt, "", "", std::nullopt, std::nullopt}, Now{0, 0},
+                                     changed).dispatch_id;
+    const Uuid later = book.create({k_asset, -1.0, 30.0, "evening", "ops", 5'000, std::nullopt}, Now{0, 0}, changed)
+                           .dispatch_id;
+    const Uuid never = book.create({k_asset, 0.5, std::nullopt, "", "", 8'000, std::nullopt}, Now{0, 0}, changed)
+                           .dispatch_id;
+    CHECK(book.find(later)->state == DispatchState::scheduled);
+    CHECK(book.open_for(k_asset)->dispatch_id == now_one);  // scheduled ones do not supersede yet
+    REQUIRE(book.cancel(never, "changed plan", Now{1'000, 1'000}, changed));
+    CHECK(book.find(never)->state == DispatchState::cancelled);
+    book.tick(Now{4'999, 4'999}, changed);
+    CHECK(book.find(later)->state == DispatchState::scheduled);
+    book.tick(Now{5'000, 5'000}, changed);
+    CHECK(book.find(later)->state == DispatchState::queued);
+    CHECK(book.find(now_one)->state == DispatchState::superseded);
+    // Its duration counts from its start, not from its creation.
+    auto sp = book.setpoint_for(*book.find(later), Now{20'000, 20'000});
+    REQUIRE(sp);
+    CHECK(sp->remaining_s == Approx(15.0));
+    book.tick(Now{9'000, 9'000}, changed);
+    CHECK(book.find(never)->state == DispatchState::cancelled);  // never started
+    CHECK_FALSE(book.cancel(never, "again", Now{9'001, 9'001}, changed));
+}
+
+TEST_CASE("a parent summarises its children and cancelling it cancels them all", "[hub][dispatch]") {
+    DispatchBook book(900, 5);
+    std::vector<Dispatch> changed;
+    const auto site = Uuid::v5(k_namespace_dns, "site");
+    const auto a = Uuid::v5(k_namespace_dns, "a"), b = Uuid::v5(k_namespace_dns, "b");
+    const Uuid parent =
+        book.create_parent({site, 2.0, std::nullopt, "", "", std::nullopt, std::nullopt}, Now{0, 0}, changed)
+            .dispatch_id;
+    const Uuid ca = book.create({a, 1.2, std::nullopt, "", "", std::nullopt, parent}, Now{0, 0}, changed).dispatch_id;
+    const Uuid cb = book.create({b, 0.8, std::nullopt, "", "", std::nullopt, parent}, Now{0, 0}, changed).dispatch_id;
+    book.mark_sent(ca, Now{1, 1}, changed);
+    book.mark_sent(cb, Now{1, 1}, changed);
+    CHECK(book.find(parent)->state == DispatchState::sent);
+    book.on_ack(a, ca, true, "", Now{2, 2}, changed);
+    CHECK(book.find(parent)->state == DispatchState::sent);  // b still outstanding
+    book.on_ack(b, cb, true, "", Now{3, 3}, changed);
+    CHECK(book.find(parent)->state == DispatchState::applied);
+    auto in_force = book.cancel(parent, "stop", Now{4, 4}, changed);
+    REQUIRE(in_force);
+    CHECK(in_force->size() == 2);
+    CHECK(book.find(ca)->state == DispatchState::cancelled);
+    CHECK(book.find(parent)->state == DispatchState::cancelled);
+    CHECK(book.count_in(DispatchState::cancelled) == 2);  // parents are not counted
 }

@@ -1,0 +1,103 @@
+# bash completion for der-history(1).                   -*- shell-script -*-
+# Install as /usr/share/bash-completion/completions/der-history, or source it.
+
+# The assets.yaml asset names are completed from: $DER_CONFIG, else
+# ./assets.yaml when there is one.
+_der_history_config() {
+    if [[ -n ${DER_CONFIG:-} ]]; then
+        printf '%s\n' "${DER_CONFIG/#\~/$HOME}"
+    elif [[ -r assets.yaml ]]; then
+        printf '%s\n' assets.yaml
+    fi
+}
+
+# Prints the site/asset names of an assets.yaml, one a line. A plain reading
+# of the block-style YAML der-assets.yaml(5) describes: `- name:` items of
+# `sites:`, and the `- name:` items nested below them (`assets:` is the only
+# list inside a site). Flow-style lists are not read.
+_der_history_assets_of() {
+    [[ -r $1 ]] || return
+    awk '
+        function flush(   i) { for (i = 1; i <= n; i++) if (site != "" && asset[i] != "") print site "/" asset[i]; n = 0 }
+        function unquote(v) { sub(/[ \t]+#.*$/, "", v); sub(/[ \t]+$/, "", v); gsub(/^["\047]|["\047]$/, "", v); return v }
+        /^[ \t]*(#|$)/ { next }
+        /^sites:/ { insites = 1; next }
+        /^[^ \t-]/ { if (insites) flush(); insites = 0; next }
+        !insites { next }
+        {
+            match($0, /^[ \t]*/); ind = RLENGTH; line = substr($0, ind + 1)
+            if (line ~ /^- /) {
+                rest = substr(line, 3); match(rest, /^[ \t]*/); key = ind + 2 + RLENGTH; line = substr(rest, RLENGTH + 1)
+                if (site_ind == "" || ind <= site_ind) { flush(); site_ind = ind; site_key = key; site = ""; level = 1 }
+                else { asset_key = key; level = 2; n++; asset[n] = "" }
+            } else key = ind
+            if (line ~ /^name:/) {
+                v = unquote(substr(line, 6)); sub(/^[ \t]+/, "", v)
+                if (key == site_key && level >= 1 && (level == 1 || key < asset_key)) site = v
+                else if (level == 2 && key == asset_key) asset[n] = v
+            }
+        }
+        END { flush() }
+    ' "$1" 2>/dev/null
+}
+
+_der_history() {
+    local cur prev words cword
+    if declare -F _init_completion >/dev/null 2>&1; then
+        _init_completion -s || return
+    else
+        COMPREPLY=()
+        cur=${COMP_WORDS[COMP_CWORD]}
+        prev=${COMP_WORDS[COMP_CWORD-1]}
+        words=("${COMP_WORDS[@]}")
+        cword=$COMP_CWORD
+    fi
+
+    case $prev in
+        -h | --help | --version)
+            return ;;
+        --since)
+            COMPREPLY=($(compgen -W '-15m -1h -6h -1d -7d now' -- "$cur"))
+            return ;;
+        --until)
+            COMPREPLY=($(compgen -W 'now -1h -1d' -- "$cur"))
+            return ;;
+        --every)
+            COMPREPLY=($(compgen -W '1m 5m 15m 1h 1d' -- "$cur"))
+            return ;;
+        --format)
+            COMPREPLY=($(compgen -W 'json csv' -- "$cur"))
+            return ;;
+        --log-level)
+            COMPREPLY=($(compgen -W 'debug info warn error' -- "$cur"))
+            return ;;
+        --log-format)
+            COMPREPLY=($(compgen -W 'text json' -- "$cur"))
+            return ;;
+        --control)
+            COMPREPLY=($(compgen -W 'tcp://127.0.0.1:7411' -- "$cur"))
+            return ;;
+        --limit | --timeout)
+            return ;;
+    esac
+
+    # Which positional argument is being completed: KIND (0) or ASSET (1).
+    local i npos=0
+    for ((i = 1; i < cword; i++)); do
+        case ${words[i]} in
+            --since | --until | --every | --limit | --format | --control | --timeout | --log-level | --log-format) ((i++)) ;;
+            -*) ;;
+            *) ((npos++)) ;;
+        esac
+    done
+
+    if [[ $cur == -* ]]; then
+        COMPREPLY=($(compgen -W '-h --help --since --until --every --limit --format
+            --control --timeout --log-level --log-format --version' -- "$cur"))
+    elif ((npos == 0)); then
+        COMPREPLY=($(compgen -W 'telemetry dispatch heartbeat' -- "$cur"))
+    elif ((npos == 1)); then
+        COMPREPLY=($(compgen -W "$(_der_history_assets_of "$(_der_history_config)")" -- "$cur"))
+    fi
+} &&
+    complete -F _der_history der-history

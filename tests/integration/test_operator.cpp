@@ -1,0 +1,191 @@
+// Operator controls: site dispatch, cancel, stop, scheduled dispatch, maintenance, audit.
+#include "harness.hpp"
+
+#include "der/util/time.hpp"
+
+#include <catch2/catch.hpp>
+#include <fmt/core.h>
+#include <nlohmann/json.hpp>
+
+#include <cmath>
+#include <thread>
+
+using namespace der::test;
+using nlohmann::json;
+
+namespace {
+
+constexpr double k_interval_s = 0.5;
+
+/// One site, three batteries with different SOC (headroom above soc_min 5 %:
+/// b1 3.0 MWh, b2 1.4 MWh, b3 5.2 MWh).
+std::vector<TestAsset> site() {
+    return {{"plant", "b1", 4.0, 2.0, -2.0, 80.0, 0.0},
+            {"plant", "b2", 4.0, 2.0, -2.0, 40.0, 0.0},
+            {"plant", "b3", 8.0, 1.0, -1.0, 70.0, 0.0},
+            {"other", "x1", 2.0, 1.0, -1.0, 50.0, 0.0}};
+}
+
+struct Fleet {
+    TempDir dir;
+    HubUnderTest hub;
+    std::vector<std::unique_ptr<Process>> agents;
+    explicit Fleet(std::vector<std::string> hub_args = {})
+        : hub(dir, fleet_yaml(site(), k_interval_s), std::move(hub_args)) {
+        for (const char* a : {"plant/b1", "plant/b2", "plant/b3", "other/x1"})
+            agents.push_back(start_agent(dir, hub.agents_endpoint(), hub.config_path(), a));
+        for (const char* a : {"plant/b1", "plant/b2", "plant/b3", "other/x1"}) {
+            INFO(a);
+            REQUIRE(wait_until([&] { return http_get(hub.http_port(), std::string("/telemetry/") + a)->status == 200; },
+                               10000ms));
+        }
+    }
+    int port() const { return hub.http_port(); }
+};
+
+json post(int port, const std::string& path, const json& body, int expect) {
+    auto r = http_post(port, path, body.dump());
+    REQUIRE(r);
+    INFO(path << " -> " << r->body);
+    REQUIRE(r->status == expect);
+    return json::parse(r->body);
+}
+
+json del(int port, const std::string& path, const json& body, int expect) {
+    auto r = http_delete(port, path, body.dump());
+    REQUIRE(r);
+    INFO(path << " -> " << r->body);
+    REQUIRE(r->status == expect);
+    return json::parse(r->body);
+}
+
+double setpoint_of(int port, const std::string& asset) {
+    return get_json(port, "/telemetry/" + asset)["setpoint_mw"].get<double>();
+}
+
+bool all_zero(int port, std::initializer_list<const char*> assets) {
+    for (const char* a : assets) {
+        const auto t = get_json(port, std::string("/telemetry/") + a);
+        if (t["setpoint_mw"].get<double>() != 0.0 || t["current_mw"].get<double>() != 0.0) return false;
+    }
+    return true;
+}
+
+}  // namespace
+
+TEST_CASE("a site target is split by headroom across its batteries and adds up", "[integration][sanitize]") {
+    Fleet f;
+    const auto parent = post(f.port(), "/sites/plant/dispatch",
+                             {{"mw", 3.0}, {"duration_s", 600}, {"reason", "evening peak"}, {"requested_by", "ann"}},
+                             202);
+    REQUIRE(parent["children"].size() == 3);
+    double total = 0;
+    std::map<std::string, double> by_asset;
+    for (const auto& c : parent["children"]) {
+        total += c["mw"].get<double>();
+        by_asset[c["asset_id"].get<std::string>()] = c["mw"].get<double>();
+        CHECK(c["parent_id"] == parent["dispatch_id"]);
+    }
+    CHECK(total == Approx(3.0));
+    const auto id = [&](const char* a) { return get_json(f.port(), std::string("/assets/") + a)["id"].get<std::string>(); };
+    // Headroom 3.0 : 1.4 : 5.2 MWh, b3 capped at its 1 MW; b1 and b2 share the other 2 MW 3.0 : 1.4.
+    CHECK(by_asset[id("plant/b3")] == Approx(1.0).margin(0.01));
+    CHECK(by_asset[id("plant/b1")] == Approx(2.0 * 3.0 / 4.4).margin(0.01));
+    CHECK(by_asset[id("plant/b2")] == Approx(2.0 * 1.4 / 4.4).margin(0.01));
+    REQUIRE(wait_until(
+        [&] { return get_json(f.port(), "/dispatch/" + parent["dispatch_id"].get<std::string>())["state"] == "applied"; },
+        3000ms));
+    CHECK(get_json(f.port(), "/telemetry/other/x1")["setpoint_mw"] == 0.0);  // another site is untouched
+
+    // A target the site cannot meet is refused, naming the shortfall.
+    const auto refused = post(f.port(), "/sites/plant/dispatch", {{"mw", 6.0}}, 422);
+    CHECK(refused["error"]["message"].get<std::string>().find("MW short") != std::string::npos);
+    post(f.port(), "/sites/nowhere/dispatch", {{"mw", 1.0}}, 404);
+    CHECK(f.hub.stop() == 0);
+}
+
+TEST_CASE("cancel and stop bring every affected battery to 0 MW within 2 s", "[integration]") {
+    Fleet f;
+    const auto single = post(f.port(), "/dispatch", {{"asset", "other/x1"}, {"mw", 0.8}}, 202);
+    const auto parent = post(f.port(), "/sites/plant/dispatch", {{"mw", -2.0}}, 202);
+    REQUIRE(wait_until([&] { return setpoint_of(f.port(), "other/x1") == 0.8; }, 3000ms));
+    REQUIRE(wait_until([&] { return setpoint_of(f.port(), "plant/b1") < 0; }, 3000ms));
+
+    // Cancel the site dispatch: its children are cancelled and the plant goes to 0 MW.
+    const auto cancelled = del(f.port(), "/dispatch/" + parent["dispatch_id"].get<std::string>(),
+                               {{"reason", "price changed"}, {"requested_by", "bob"}}, 200);
+    CHECK(cancelled["state"] == "cancelled");
+    REQUIRE(wait_until([&] { return all_zero(f.port(), {"plant/b1", "plant/b2", "plant/b3"}); }, 2500ms));
+    for (const auto& c : get_json(f.port(), "/dispatch/" + parent["dispatch_id"].get<std::string>())["children"])
+        CHECK(c["state"] == "cancelled");
+    CHECK(setpoint_of(f.port(), "other/x1") == 0.8);
+    CHECK(get_json(f.port(), "/telemetry/plant/b1")["dispatch_id"].is_null());
+    del(f.port(), "/dispatch/" + parent["dispatch_id"].get<std::string>(), json::object(), 422);  // already over
+
+    // Stop everything.
+    post(f.port(), "/sites/plant/dispatch", {{"mw", 1.0}}, 202);
+    REQUIRE(wait_until([&] { return setpoint_of(f.port(), "plant/b1") > 0; }, 3000ms));
+    const auto stopped = post(f.port(), "/stop", {{"reason", "alarm"}, {"requested_by", "carol"}}, 200);
+    CHECK(stopped["assets"] == 4);
+    CHECK(stopped["cancelled"].get<int>() >= 4);
+    REQUIRE(wait_until([&] { return all_zero(f.port(), {"plant/b1", "plant/b2", "plant/b3", "other/x1"}); }, 2500ms));
+    CHECK(get_json(f.port(), "/dispatch/" + single["dispatch_id"].get<std::string>())["state"] == "cancelled");
+
+    // Who and why are in the audit trail and the dispatch history.
+    const auto audit = get_json(f.port(), "/audit")["rows"];
+    bool saw_stop = false, saw_cancel = false;
+    for (const auto& a : audit) {
+        if (a["action"] == "stop" && a["requested_by"] == "carol" && a["reason"] == "alarm") saw_stop = true;
+        if (a["action"] == "cancel" && a["requested_by"] == "bob" && a["reason"] == "price changed") saw_cancel = true;
+    }
+    CHECK(saw_stop);
+    CHECK(saw_cancel);
+    CHECK(get_json(f.port(), "/dispatch/" + single["dispatch_id"].get<std::string>())["error"].get<std::string>().find(
+              "carol") != std::string::npos);
+    CHECK(f.hub.stop() == 0);
+}
+
+TEST_CASE("a dispatch scheduled 5 s ahead starts on time, one cancelled before never starts", "[integration]") {
+    Fleet f;
+    const auto at = der::now_ms() + 5000;
+    const auto scheduled = post(f.port(), "/dispatch",
+                                {{"asset", "plant/b2"}, {"mw", 1.0}, {"start_at", der::format_rfc3339(at)},
+                                 {"reason", "planned"}, {"requested_by", "dan"}},
+                                202);
+    CHECK(scheduled["state"] == "scheduled");
+    const auto doomed = post(f.port(), "/dispatch", {{"asset", "plant/b3"}, {"mw", 0.5}, {"start_at", "+4s"}}, 202);
+    const auto listed = get_json(f.port(), "/dispatch?state=scheduled");
+    CHECK(listed["count"] == 2);
+    del(f.port(), "/dispatch/" + doomed["dispatch_id"].get<std::string>(), {{"reason", "not needed"}}, 200);
+
+    REQUIRE(wait_until([&] { return setpoint_of(f.port(), "plant/b2") == 1.0; }, 8000ms));
+    const auto started = der::now_ms();
+    CHECK(started >= at - 100);
+    CHECK(started <= at + 1500);
+    const auto d = get_json(f.port(), "/dispatch/" + scheduled["dispatch_id"].get<std::string>());
+    CHECK(d["state"] == "applied");
+    CHECK(d["requested_by"] == "dan");
+    CHECK(d["reason"] == "planned");
+    std::this_thread::sleep_for(1000ms);  // give the cancelled one time to show if it wrongly started
+    CHECK(setpoint_of(f.port(), "plant/b3") == 0.0);
+    CHECK(get_json(f.port(), "/dispatch/" + doomed["dispatch_id"].get<std::string>())["state"] == "cancelled");
+    CHECK(f.hub.stop() == 0);
+}
+
+TEST_CASE("an asset in maintenance refuses direct dispatch and is skipped by site dispatch", "[integration]") {
+    Fleet f;
+    post(f.port(), "/dispatch", {{"asset", "plant/b1"}, {"mw", 1.0}}, 202);
+    REQUIRE(wait_until([&] { return setpoint_of(f.port(), "plant/b1") == 1.0; }, 3000ms));
+    const auto asset = post(f.port(), "/assets/plant/b1/availability",
+                            {{"available", false}, {"reason", "inverter swap"}, {"requested_by", "eve"}}, 200);
+    CHECK(asset["available"] == false);
+    REQUIRE(wait_until([&] { return setpoint_of(f.port(), "plant/b1") == 0.0; }, 2500ms));  // out of service: 0 MW
+    post(f.port(), "/dispatch", {{"asset", "plant/b1"}, {"mw", 0.5}}, 422);
+    const auto parent = post(f.port(), "/sites/plant/dispatch", {{"mw", 1.5}}, 202);
+    CHECK(parent["children"].size() == 2);
+    for (const auto& c : parent["children"])
+        CHECK(c["asset_id"] != get_json(f.port(), "/assets/plant/b1")["id"]);
+    post(f.port(), "/assets/plant/b1/availability", {{"available", true}}, 200);
+    post(f.port(), "/dispatch", {{"asset", "plant/b1"}, {"mw", 0.5}}, 202);
+    CHECK(f.hub.stop() == 0);
+}
