@@ -446,7 +446,7 @@ sites:
 }
 
 TEST_CASE("examples/assets.yaml loads without warnings", "[config]") {
-    const auto result = der::config::load_file(DER_TEST_DATA_DIR "/../../examples/assets.yaml");
+    const auto result = der::config::load_file(DER_SOURCE_DIR "/examples/assets.yaml");
     REQUIRE(result.has_value());
     CHECK(result->warnings.empty());
     const auto& fleet = result->fleet;
