@@ -553,7 +553,7 @@ TEST_CASE("reregister from the hub sends register again at once", "[agent]") {
     CHECK(h.sent_of<wire::Register>().size() == 1);
 }
 
-TEST_CASE("--asset site/name without --config gets the IDs the YAML loader derives", "[agent]") {
+TEST_CASE("an agent --asset site/name without --config gets the IDs the YAML loader derives", "[agent]") {
     const auto source = der::agent::asset_from_flags("north/bess-1", local_limits(), 50.0);
     REQUIRE(source.has_value());
     const auto loaded = der::config::parse(
@@ -567,7 +567,7 @@ TEST_CASE("--asset site/name without --config gets the IDs the YAML loader deriv
     CHECK(source->asset.site_id == asset->site_id);
 }
 
-TEST_CASE("--asset that is neither a UUID nor site/name, and bad limits, are usage errors", "[agent]") {
+TEST_CASE("an agent --asset that is neither a UUID nor site/name, and bad limits, are usage errors", "[agent]") {
     CHECK_FALSE(der::agent::asset_from_flags("bess-1", local_limits(), 50.0).has_value());
     CHECK_FALSE(der::agent::asset_from_flags("a/b/c", local_limits(), 50.0).has_value());
     auto limits = local_limits();
