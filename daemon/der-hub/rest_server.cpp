@@ -233,7 +233,7 @@ std::optional<Who> parse_who(const httplib::Request& req, httplib::Response& res
     if (!req.body.empty()) {
         try {
             who.body = json::parse(req.body);
-        } catch (const json::parse_error& e) {
+        } catch (const json::exception& e) {
             send_error(res, 400, "bad_request", fmt::format("body is not valid JSON: {}", e.what()));
             return std::nullopt;
         }
