@@ -401,8 +401,9 @@ void Hub::on_telemetry(const std::string& route, const Telemetry& t) {
     case TelemetryOutcome::stored: {
         ++m_counters.telemetry_stored;
         m_history.add(t);
-        publish_stream(fmt::format("telemetry/{}/{}", t.site_id.to_string(), t.asset_id.to_string()),
-                       wire::encode_telemetry(t));
+        if (m_subscriptions > 0)  // hot path: build topic and body only for a listener
+            publish_stream(fmt::format("telemetry/{}/{}", t.site_id.to_string(), t.asset_id.to_string()),
+                           wire::encode_telemetry(t));
         auto& live = m_live[t.asset_id];
         if (!live.latest || live.latest->ts <= t.ts) {
             live.latest = t;
