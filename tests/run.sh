@@ -4,7 +4,7 @@
 #   and with ASan+UBSan and TSan, and runs every test with ctest.
 #
 # Usage: tests/run.sh [--quick] [--no-install] [--jobs N]
-#   --quick       normal build only (skip the sanitizer builds)
+#   --quick       normal build only (skip the sanitizer and fuzz builds)
 #   --no-install  never call apt-get (fail if something is missing)
 # Environment: DER_BUILD_ROOT (default: <repo>/build), CCACHE_DIR.
 set -euo pipefail
@@ -54,12 +54,28 @@ build_and_test() {  # name, ctest label regex ('' = all), cmake args...
   if ! ctest "${args[@]}"; then failed+=("$name: tests"); fi
 }
 
+# Fuzz targets (tests/fuzz): libFuzzer when clang compiles <expected>, else
+# g++ with tests/fuzz/standalone_main.cpp; 30 s each under ASan+UBSan.
+fuzz() {
+  local dir=$build_root/fuzz cc=gcc cxx=g++
+  if printf '#include <expected>\nstd::expected<int, int> e;\n' \
+      | clang++-14 -std=c++2b -fsyntax-only -x c++ - 2>/dev/null; then cc=clang-14 cxx=clang++-14; fi
+  say "[fuzz] configure ($cxx)"
+  CC=$cc CXX=$cxx cmake -S "$repo" -B "$dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DDER_FUZZ=ON \
+    >"$dir.configure.log" 2>&1 || { cat "$dir.configure.log"; failed+=("fuzz: configure"); return; }
+  say "[fuzz] build"
+  if ! cmake --build "$dir" -j "$jobs" --target der_fuzz; then failed+=("fuzz: build"); return; fi
+  say "[fuzz] run"
+  if ! "$repo/tests/fuzz/run.sh" "$dir" 30; then failed+=("fuzz: crashes"); fi
+}
+
 mkdir -p "$build_root"
 build_and_test normal ''
 if [ $quick -eq 0 ]; then
   export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}
   export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
   build_and_test asan 'unit|sanitize' -DDER_SANITIZE=address
+  fuzz
   export TSAN_OPTIONS=${TSAN_OPTIONS:-halt_on_error=1 second_deadlock_stack=1 suppressions=$repo/tests/tsan.supp}
   build_and_test tsan 'unit|sanitize' -DDER_SANITIZE=thread
 fi
