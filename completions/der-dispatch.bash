@@ -74,7 +74,13 @@ _der_dispatch() {
         --requested-by)
             COMPREPLY=($(compgen -u -- "$cur"))
             return ;;
-        --reason)
+        --reason | --cancel)
+            return ;;
+        --at)
+            COMPREPLY=($(compgen -W '+5m +15m +1h' -- "$cur"))
+            return ;;
+        --site)
+            COMPREPLY=($(compgen -W "$(_der_dispatch_assets_of "$(_der_dispatch_config)" | sed 's,/.*,,' | sort -u)" -- "$cur"))
             return ;;
     esac
 
@@ -84,7 +90,8 @@ _der_dispatch() {
         if [[ -n $dashdash ]]; then ((npos++)); continue; fi
         case ${words[i]} in
             --) dashdash=1 ;;
-            --for | --timeout | --reason | --requested-by | --control | --log-level | --log-format) ((i++)) ;;
+            --for | --timeout | --reason | --requested-by | --control | --log-level | --log-format | --site | --at | --cancel) ((i++)) ;;
+            --stop) return ;;
             -?*) [[ ${words[i]} =~ ^-[0-9.] ]] && ((npos++)) ;;
             *) ((npos++)) ;;
         esac
@@ -92,8 +99,9 @@ _der_dispatch() {
 
     if [[ $cur == -* && -z $dashdash && $cur != -[0-9.]* ]]; then
         COMPREPLY=($(compgen -W '-h --help --for --wait --timeout --reason --requested-by
+            --site --at --hub-schedule --cancel --stop
             --control --log-level --log-format --version' -- "$cur"))
-    elif ((npos == 0)); then
+    elif ((npos == 0)) && [[ " ${words[*]} " != *" --site "* && " ${words[*]} " != *" --cancel "* ]]; then
         COMPREPLY=($(compgen -W "$(_der_dispatch_assets_of "$(_der_dispatch_config)")" -- "$cur"))
     fi
 } &&

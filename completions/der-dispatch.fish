@@ -65,11 +65,15 @@ function __der_positionals
 end
 
 function __der_dispatch_positional
-    test (__der_positionals --for --timeout --reason --requested-by --control --log-level --log-format) -eq $argv[1]
+    test (__der_positionals --for --timeout --reason --requested-by --control --log-level --log-format --site --at --cancel) -eq $argv[1]
+end
+
+function __der_dispatch_sites
+    __der_assets_of (__der_default_config) | string replace -r '/.*' '' | sort -u
 end
 
 complete -c der-dispatch -f
-complete -c der-dispatch -n '__der_dispatch_positional 0' -a '(__der_assets_of (__der_default_config))' -d 'Asset (site/name)'
+complete -c der-dispatch -n '__der_dispatch_positional 0; and not __fish_seen_argument -l site -l cancel -l stop' -a '(__der_assets_of (__der_default_config))' -d 'Asset (site/name)'
 complete -c der-dispatch -s h -l help -d 'Print the options and exit'
 complete -c der-dispatch -l version -d 'Print the version and exit'
 complete -c der-dispatch -l for -x -a '5m 15m 30m 1h 2h' -d 'How long the setpoint holds, then 0 MW (default: until replaced)'
@@ -77,6 +81,11 @@ complete -c der-dispatch -l wait -d 'Wait until the agent applied (or rejected) 
 complete -c der-dispatch -l timeout -x -a '10s 30s 1m' -d "How long to wait for each dispatch's final reply (default 10)"
 complete -c der-dispatch -l reason -x -d 'Why (stored with the dispatch)'
 complete -c der-dispatch -l requested-by -x -a '(__fish_complete_users)' -d 'Who asks (default: the login name)'
+complete -c der-dispatch -l site -x -a '(__der_dispatch_sites)' -d 'Dispatch (or --stop) a whole site'
+complete -c der-dispatch -l at -x -a '+5m +15m +1h' -d 'Start at TIME, held by the hub (RFC 3339 or +5m)'
+complete -c der-dispatch -l hub-schedule -d 'stdin mode: hand every line to the hub at once'
+complete -c der-dispatch -l cancel -x -d 'Cancel dispatch ID'
+complete -c der-dispatch -l stop -d 'Every asset (of --site) to 0 MW, open dispatches cancelled'
 complete -c der-dispatch -l control -x -a 'tcp://127.0.0.1:7411' -d "The hub's control endpoint"
 complete -c der-dispatch -l log-level -x -a 'debug info warn error' -d 'Least severe log level shown'
 complete -c der-dispatch -l log-format -x -a 'text json' -d 'Log line format on stderr'

@@ -189,3 +189,90 @@ TEST_CASE("an asset in maintenance refuses direct dispatch and is skipped by sit
     post(f.port(), "/dispatch", {{"asset", "plant/b1"}, {"mw", 0.5}}, 202);
     CHECK(f.hub.stop() == 0);
 }
+
+TEST_CASE("der-dispatch --site, --at, --cancel and --stop drive the operator controls", "[integration]") {
+    Fleet f;
+    const std::string control = f.hub.control_endpoint();
+    const auto cli = [&](std::vector<std::string> args) {
+        args.insert(args.begin(), {DER_DISPATCH_BIN, "--control", control, "--requested-by", "erin"});
+        return run_capture(args);
+    };
+
+    // A site dispatch, split by the hub; the result line names the site.
+    auto site = cli({"--site", "plant", "--reason", "evening peak", "-1.5"});
+    INFO(site.out << site.err);
+    REQUIRE(site.status == 0);
+    const auto site_line = json::parse(site.out);
+    CHECK(site_line["site"] == "plant");
+    CHECK(site_line["asset"].is_null());
+    const auto parent_id = site_line["dispatch_id"].get<std::string>();
+    REQUIRE(wait_until([&] { return setpoint_of(f.port(), "plant/b1") < 0; }, 3000ms));
+    const auto parent = get_json(f.port(), "/dispatch/" + parent_id);
+    CHECK(parent["requested_by"] == "erin");
+    CHECK(parent["reason"] == "evening peak");
+    double sum = 0;
+    for (const auto& c : parent["children"]) sum += c["mw"].get<double>();
+    CHECK(std::abs(sum + 1.5) < 1e-6);
+
+    // Cancel it: its children are cancelled and the plant goes to 0 MW.
+    auto cancel = cli({"--cancel", parent_id, "--reason", "price changed"});
+    INFO(cancel.out << cancel.err);
+    CHECK(cancel.status == 0);
+    CHECK(json::parse(cancel.out)["state"] == "cancelled");
+    REQUIRE(wait_until([&] { return all_zero(f.port(), {"plant/b1", "plant/b2", "plant/b3"}); }, 2500ms));
+    CHECK(cli({"--cancel", parent_id}).status == 1);                       // already over
+    CHECK(cli({"--cancel", "not-a-uuid"}).status == 64);
+    CHECK(cli({"--site", "nowhere", "1"}).status == 1);                    // unknown site
+    CHECK(cli({"--site", "plant", "50"}).status == 1);                     // the plant cannot do 50 MW
+    CHECK(cli({"--stop", "--at", "+5s"}).status == 64);                    // a stop is never scheduled
+
+    // A dispatch held by the hub: scheduled now, applied at its time, after the CLI exited.
+    auto later = cli({"other/x1", "0.7", "--at", "+3s"});
+    INFO(later.out << later.err);
+    REQUIRE(later.status == 0);
+    const auto later_line = json::parse(later.out);
+    CHECK(later_line["state"] == "scheduled");
+    CHECK(setpoint_of(f.port(), "other/x1") == 0.0);
+    REQUIRE(wait_until([&] { return setpoint_of(f.port(), "other/x1") == 0.7; }, 6000ms));
+
+    // Stop one site: only its assets; then everything.
+    post(f.port(), "/sites/plant/dispatch", {{"mw", 1.0}}, 202);
+    REQUIRE(wait_until([&] { return setpoint_of(f.port(), "plant/b1") > 0; }, 3000ms));
+    auto stop_plant = cli({"--stop", "--site", "plant", "--reason", "alarm"});
+    INFO(stop_plant.out << stop_plant.err);
+    REQUIRE(stop_plant.status == 0);
+    const auto stop_line = json::parse(stop_plant.out);
+    CHECK(stop_line["site"] == "plant");
+    CHECK(stop_line["assets"] == 3);
+    REQUIRE(wait_until([&] { return all_zero(f.port(), {"plant/b1", "plant/b2", "plant/b3"}); }, 2500ms));
+    CHECK(setpoint_of(f.port(), "other/x1") == 0.7);
+    auto stop_all = cli({"--stop"});
+    REQUIRE(stop_all.status == 0);
+    CHECK(json::parse(stop_all.out)["assets"] == 4);
+    REQUIRE(wait_until([&] { return all_zero(f.port(), {"other/x1"}); }, 2500ms));
+    bool audited = false;
+    const auto audit = get_json(f.port(), "/audit");
+    INFO(audit.dump());
+    for (const auto& a : audit["rows"])
+        if (a["action"] == "stop" && a["requested_by"] == "erin" && a["reason"] == "alarm") audited = true;
+    CHECK(audited);
+    CHECK(f.hub.stop() == 0);
+}
+
+TEST_CASE("der-dispatch --hub-schedule hands a whole run to the hub at once", "[integration]") {
+    Fleet f;
+    const std::string run = "{\"site\":\"plant\",\"mw\":1,\"at\":\"+3s\",\"reason\":\"planned\"}\n"
+                            "{\"asset\":\"other/x1\",\"mw\":-0.5,\"at\":\"+3s\"}\n";
+    const auto started = std::chrono::steady_clock::now();
+    auto r = run_capture({DER_DISPATCH_BIN, "--control", f.hub.control_endpoint(), "--hub-schedule"}, run);
+    INFO(r.out << r.err);
+    REQUIRE(r.status == 0);
+    CHECK(std::chrono::steady_clock::now() - started < 2500ms);  // it did not wait for `at`
+    const auto lines = lines_of(r.out);
+    REQUIRE(lines.size() == 2);
+    for (const auto& l : lines) CHECK(json::parse(l)["state"] == "scheduled");
+    CHECK(get_json(f.port(), "/dispatch?state=scheduled")["count"] == 5);  // the site's parent, 3 children, x1
+    REQUIRE(wait_until([&] { return setpoint_of(f.port(), "other/x1") == -0.5; }, 6000ms));
+    REQUIRE(wait_until([&] { return setpoint_of(f.port(), "plant/b1") > 0; }, 3000ms));
+    CHECK(f.hub.stop() == 0);
+}

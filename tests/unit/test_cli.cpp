@@ -70,6 +70,8 @@ TEST_CASE("a bad JSON line is named by its line number", "[cli]") {
         {"{\"asset\":\"a/b\",\"mw\":\"x\"}", "line 3: mw: expected a number"},
         {"{\"asset\":\"a/b\"}", "line 3: missing 'mw'"},
         {"{\"mw\":1}", "line 3: missing 'asset'"},
+        {"{\"asset\":\"a/b\",\"site\":\"a\",\"mw\":1}", "line 3: give 'asset' or 'site', not both"},
+        {"{\"site\":7,\"mw\":1}", "line 3: site: expected a string"},
         {"{\"asset\":\"a/b\",\"mw\":1,\"at\":\"soon\"}", "line 3: at: invalid time 'soon'"},
         {"{\"asset\":\"a/b\",\"mw\":1,\"duration_s\":-5}", "line 3: duration_s:"},
         {"{\"asset\":\"a/b\",\"mw\":1,\"duraton_s\":5}", "line 3: unknown field 'duraton_s'"},
@@ -86,6 +88,23 @@ TEST_CASE("a bad JSON line is named by its line number", "[cli]") {
     }
 }
 
+TEST_CASE("a schedule line may name a site instead of an asset", "[cli]") {
+    auto json_lines = cli::parse_schedule("{\"site\":\"north\",\"mw\":-2,\"at\":\"+5m\"}\n", k_now);
+    REQUIRE(json_lines);
+    REQUIRE(json_lines->size() == 1);
+    CHECK((*json_lines)[0].site == "north");
+    CHECK((*json_lines)[0].asset.empty());
+    CHECK((*json_lines)[0].mw == -2.0);
+    CHECK((*json_lines)[0].at_ms == k_now + 300'000);
+
+    auto csv = cli::parse_schedule("site,mw\nnorth,3\n", k_now);
+    REQUIRE(csv);
+    CHECK((*csv)[0].site == "north");
+    auto neither = cli::parse_schedule("reason,mw\npeak,3\n", k_now);
+    REQUIRE(!neither);
+    CHECK_THAT(neither.error().message, Catch::Contains("'asset' (or 'site')"));
+}
+
 TEST_CASE("a CSV schedule reads its header, columns in any order and quoted fields", "[cli]") {
     const std::string text =
         "at,asset,mw,duration_s,reason\r\n"
@@ -96,9 +115,9 @@ TEST_CASE("a CSV schedule reads its header, columns in any order and quoted fiel
     auto parsed = cli::parse_schedule(text, k_now);
     REQUIRE(parsed);
     REQUIRE(parsed->size() == 3);
-    CHECK((*parsed)[0] == cli::ScheduledDispatch{2, "site-a/b1", 2.0, 900.0, k_now + 1000, "evening peak, part 1"});
-    CHECK((*parsed)[1] == cli::ScheduledDispatch{3, "site-a/b2", -0.5, std::nullopt, std::nullopt, ""});
-    CHECK((*parsed)[2] == cli::ScheduledDispatch{5, "site-a/b1", 0.0, 60.0, k_now + 2000, "say \"stop\""});
+    CHECK((*parsed)[0] == cli::ScheduledDispatch{2, "site-a/b1", 2.0, 900.0, k_now + 1000, "evening peak, part 1", ""});
+    CHECK((*parsed)[1] == cli::ScheduledDispatch{3, "site-a/b2", -0.5, std::nullopt, std::nullopt, "", ""});
+    CHECK((*parsed)[2] == cli::ScheduledDispatch{5, "site-a/b1", 0.0, 60.0, k_now + 2000, "say \"stop\"", ""});
 }
 
 TEST_CASE("a bad CSV line or header is named by its line number", "[cli]") {
@@ -116,7 +135,7 @@ TEST_CASE("a bad CSV line or header is named by its line number", "[cli]") {
 
     auto missing = cli::parse_schedule("asset,at\n", k_now);
     REQUIRE(!missing);
-    CHECK_THAT(missing.error().message, Catch::Contains("'asset' and 'mw'"));
+    CHECK_THAT(missing.error().message, Catch::Contains("'asset' (or 'site') and 'mw'"));
 
     auto quote = cli::parse_schedule("asset,mw\n\"a/b,1\n", k_now);
     REQUIRE(!quote);

@@ -48,14 +48,18 @@ Result<double> parse_duration_field(std::string_view text) {
 /// The fields of one line as text (CSV cells, or JSON values turned to text
 /// where the JSON type was right), checked and converted the same way.
 struct RawFields {
-    std::optional<std::string> asset, mw, duration_s, at, reason;
+    std::optional<std::string> asset, site, mw, duration_s, at, reason;
 };
 
 Result<ScheduledDispatch> build(int line, const RawFields& raw, TimestampMs now_ms) {
     ScheduledDispatch d;
     d.line = line;
-    if (!raw.asset || raw.asset->empty()) return line_error(line, "missing 'asset'");
-    d.asset = *raw.asset;
+    const bool has_asset = raw.asset && !raw.asset->empty();
+    const bool has_site = raw.site && !raw.site->empty();
+    if (has_asset == has_site)
+        return line_error(line, has_asset ? "give 'asset' or 'site', not both" : "missing 'asset' (or 'site')");
+    if (has_asset) d.asset = *raw.asset;
+    else d.site = *raw.site;
     if (!raw.mw || raw.mw->empty()) return line_error(line, "missing 'mw'");
     auto mw = parse_number(*raw.mw);
     if (!mw) return line_error(line, "mw: " + mw.error().message);
@@ -76,6 +80,7 @@ Result<ScheduledDispatch> build(int line, const RawFields& raw, TimestampMs now_
 
 std::optional<std::string>* field_slot(RawFields& raw, std::string_view name) {
     if (name == "asset") return &raw.asset;
+    if (name == "site") return &raw.site;
     if (name == "mw") return &raw.mw;
     if (name == "duration_s") return &raw.duration_s;
     if (name == "at") return &raw.at;
@@ -91,7 +96,7 @@ Result<ScheduledDispatch> parse_json_line(int line, std::string_view text, Times
     for (const auto& [key, value] : j.items()) {
         auto* slot = field_slot(raw, key);
         if (slot == nullptr)
-            return line_error(line, fmt::format("unknown field '{}' (expected asset, mw, duration_s, at, reason)",
+            return line_error(line, fmt::format("unknown field '{}' (expected asset, site, mw, duration_s, at, reason)",
                                                 key));
         if (value.is_null()) continue;
         if (key == "mw" || key == "duration_s") {
@@ -190,13 +195,13 @@ Result<std::vector<ScheduledDispatch>> parse_schedule(std::string_view text, Tim
     for (const auto& name : *header) {
         if (field_slot(probe, name) == nullptr)
             return line_error(header_line,
-                              fmt::format("unknown column '{}' in the CSV header (expected asset, mw, duration_s, "
-                                          "at, reason; JSON lines start with '{{')",
+                              fmt::format("unknown column '{}' in the CSV header (expected asset, site, mw, "
+                                          "duration_s, at, reason; JSON lines start with '{{')",
                                           name));
         if (++seen[name] > 1) return line_error(header_line, fmt::format("column '{}' appears twice", name));
     }
-    if (!seen.contains("asset") || !seen.contains("mw"))
-        return line_error(header_line, "the CSV header needs the columns 'asset' and 'mw'");
+    if ((!seen.contains("asset") && !seen.contains("site")) || !seen.contains("mw"))
+        return line_error(header_line, "the CSV header needs the columns 'asset' (or 'site') and 'mw'");
 
     for (std::size_t i = first + 1; i < lines.size(); ++i) {
         if (skipped(lines[i])) continue;

@@ -5,7 +5,8 @@
 /// The format is told by the first non-blank character of the input: `{`
 /// means JSON lines. Blank lines and lines starting with `#` are skipped.
 ///
-/// Fields: `asset` (UUID or site/name, required), `mw` (number, required,
+/// Fields: `asset` (UUID or site/name) or `site` (a site dispatch, split by
+/// the hub across the site's assets): exactly one of them; `mw` (number, required,
 /// positive = discharge), `duration_s` (seconds; a number, or a duration
 /// string such as `15m`; empty/absent = until replaced), `at` (RFC 3339,
 /// `now` or relative to the start of the run such as `+5m`; absent = at once),
@@ -28,6 +29,7 @@ struct ScheduledDispatch {
     std::optional<double> duration_s;
     std::optional<TimestampMs> at_ms;  ///< nil = at once
     std::string reason;
+    std::string site;  ///< a site dispatch (then `asset` is empty)
     friend bool operator==(const ScheduledDispatch&, const ScheduledDispatch&) = default;
 };
 

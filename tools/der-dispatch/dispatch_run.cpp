@@ -50,8 +50,8 @@ public:
         while (true) {
             if (m_stop.load()) return cli::interrupted;
             // Send every line that is due, in input order.
-            while (next < dispatches.size() &&
-                   (!dispatches[next].at_ms || *dispatches[next].at_ms <= now_ms())) {
+            while (next < dispatches.size() && (m_settings.timing == Timing::hub || !dispatches[next].at_ms ||
+                                                *dispatches[next].at_ms <= now_ms())) {
                 send(dispatches[next++]);
             }
             if (next == dispatches.size() && m_pending.empty()) return m_status;
@@ -72,12 +72,15 @@ private:
         wire::DispatchRequest request;
         request.request_id = cli::new_request_id();
         request.asset = item.asset;
+        request.site = item.site;
         request.mw = item.mw;
         request.duration_s = item.duration_s;
         request.wait = m_settings.wait == Wait::yes;
         request.reason = item.reason;
         request.requested_by = m_settings.requested_by;
-        log::debug("line {}: dispatch {} {} MW (request {})", item.line, item.asset, item.mw, request.request_id);
+        if (m_settings.timing == Timing::hub && item.at_ms && *item.at_ms > now_ms()) request.start_at = item.at_ms;
+        log::debug("line {}: dispatch {}{} {} MW (request {})", item.line, item.site.empty() ? "" : "site ",
+                   item.site.empty() ? item.asset : item.site, item.mw, request.request_id);
         m_pending[request.request_id] = Pending{&item, mono_ms(), std::nullopt, std::nullopt};
         m_client.send(request);
     }
@@ -127,7 +130,12 @@ private:
         if (status != cli::ok) m_status = status;
         Json line = Json::object();
         if (m_settings.line_numbers == LineNumbers::yes) line["line"] = p.item->line;
-        line["asset"] = p.item->asset;
+        if (p.item->site.empty()) {
+            line["asset"] = p.item->asset;
+        } else {
+            line["asset"] = nullptr;
+            line["site"] = p.item->site;
+        }
         line["dispatch_id"] = p.dispatch_id ? Json(p.dispatch_id->to_string()) : Json(nullptr);
         line["state"] = p.state ? Json(std::string(to_string(*p.state))) : Json(nullptr);
         line["latency_ms"] = mono_ms() - p.sent_mono_ms;
@@ -150,6 +158,73 @@ int run_dispatches(const std::vector<cli::ScheduledDispatch>& dispatches, const 
                    const std::atomic<bool>& stop) {
     Runner runner(settings, stop);
     return runner.run(dispatches);
+}
+
+namespace {
+
+/// Prints `line` (a closed stdout is not an error: the action was taken).
+void print(const Json& line) { (void)cli::write_line(line.dump()); }
+
+/// Sends one control request and returns its reply; on failure prints
+/// `failed` with the error and throws ExitError with the matching status.
+wire::ControlMessage ask(const RunSettings& settings, const std::atomic<bool>& stop,
+                         const wire::ControlMessage& request, Json failed) {
+    cli::ControlClient client(settings.control, &stop);
+    auto reply = client.request(request, settings.timeout_ms);
+    if (reply) return std::move(*reply);
+    if (stop.load()) throw cli::ExitError(cli::interrupted, "interrupted");
+    failed["error"] = reply.error().message;
+    print(failed);
+    throw cli::ExitError(exit_code(reply.error().code), reply.error().message);
+}
+
+}  // namespace
+
+int cancel_dispatch(const Uuid& dispatch_id, const std::string& reason, const RunSettings& settings,
+                    const std::atomic<bool>& stop) {
+    wire::CancelRequest request;
+    request.request_id = cli::new_request_id();
+    request.dispatch_id = dispatch_id;
+    request.reason = reason;
+    request.requested_by = settings.requested_by;
+    const std::int64_t started = mono_ms();
+    Json line = Json::object();
+    line["dispatch_id"] = dispatch_id.to_string();
+    line["state"] = nullptr;
+    line["latency_ms"] = nullptr;
+    line["error"] = nullptr;
+    const auto reply = ask(settings, stop, request, line);
+    const auto* result = std::get_if<wire::DispatchResult>(&reply);
+    if (result == nullptr) throw cli::ExitError(cli::software, "unexpected reply to a cancel");
+    if (result->state) line["state"] = std::string(to_string(*result->state));
+    line["latency_ms"] = mono_ms() - started;
+    if (!result->error.empty()) line["error"] = result->error;
+    print(line);
+    return result->state == DispatchState::cancelled ? cli::ok : cli::refused;
+}
+
+int stop_assets(const std::string& site, const std::string& reason, const RunSettings& settings,
+                const std::atomic<bool>& stop) {
+    wire::StopRequest request;
+    request.request_id = cli::new_request_id();
+    request.site = site;
+    request.reason = reason;
+    request.requested_by = settings.requested_by;
+    const std::int64_t started = mono_ms();
+    Json line = Json::object();
+    line["site"] = site.empty() ? Json(nullptr) : Json(site);
+    line["assets"] = nullptr;
+    line["cancelled"] = nullptr;
+    line["latency_ms"] = nullptr;
+    line["error"] = nullptr;
+    const auto reply = ask(settings, stop, request, line);
+    const auto* result = std::get_if<wire::StopResult>(&reply);
+    if (result == nullptr) throw cli::ExitError(cli::software, "unexpected reply to a stop");
+    line["assets"] = result->assets;
+    line["cancelled"] = result->cancelled;
+    line["latency_ms"] = mono_ms() - started;
+    print(line);
+    return cli::ok;
 }
 
 }  // namespace der::dispatch

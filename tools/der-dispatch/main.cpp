@@ -8,11 +8,14 @@
 
 #include "der/util/log.hpp"
 #include "der/util/time.hpp"
+#include "der/util/uuid.hpp"
 
 #include <CLI/CLI.hpp>
+#include <fmt/core.h>
 
 #include <unistd.h>
 
+#include <cmath>
 #include <iostream>
 #include <iterator>
 #include <optional>
@@ -32,6 +35,11 @@ struct Options {
     std::string reason;
     std::string requested_by;
     std::string control = der::cli::k_default_control;
+    std::string site;
+    std::string at;
+    bool hub_schedule = false;
+    std::string cancel;
+    bool stop = false;
 };
 
 /// The login name for `requested_by`: getlogin(), else $USER, else "unknown".
@@ -42,16 +50,19 @@ std::string login_name() {
 
 void make_app(CLI::App& app, Options& o) {
     app.description(
-        "Send a dispatch to der-hub: ASSET to MW (positive = discharge, negative = charge). Without ASSET and MW, "
-        "reads a scripted run from stdin: JSON lines {\"asset\",\"mw\",\"duration_s\",\"at\",\"reason\"} or CSV "
-        "with a header line (asset,mw,duration_s,at[,reason]); `at` is RFC 3339 or relative to the start "
-        "(+5m), and each line is sent at its time, in input order. Every input line is checked before anything "
-        "is sent. Prints one JSON line per dispatch: {\"line\" (stdin only), \"asset\", \"dispatch_id\", "
-        "\"state\", \"latency_ms\", \"error\"}.\n"
+        "Send a dispatch to der-hub: ASSET to MW (positive = discharge, negative = charge), or with --site SITE "
+        "the site to MW, split by the hub across its available assets. Without ASSET and MW, reads a scripted "
+        "run from stdin: JSON lines {\"asset\" or \"site\",\"mw\",\"duration_s\",\"at\",\"reason\"} or CSV "
+        "with a header line (asset|site,mw,duration_s,at[,reason]); `at` is RFC 3339 or relative to the start "
+        "(+5m), and each line is sent at its time, in input order (with --hub-schedule: all at once, held by "
+        "the hub until their time). Every input line is checked before anything is sent. Prints one JSON line "
+        "per dispatch: {\"line\" (stdin only), \"asset\", \"site\" (site dispatches only), \"dispatch_id\", "
+        "\"state\", \"latency_ms\", \"error\"}. --cancel ID cancels a dispatch; --stop brings every asset (of "
+        "--site) to 0 MW and cancels every open dispatch.\n"
         "Exit status: 0 all accepted (with --wait: all applied), 1 any refused, rejected or failed (with "
         "--wait: not applied), 64 usage, 65 bad input line, 69 hub unreachable, 75 no answer within "
         "--timeout, 130 interrupted.");
-    app.add_option("ASSET", o.asset, "The asset: UUID or site/name");
+    app.add_option("ASSET", o.asset, "The asset: UUID or site/name (with --site: omitted, MW comes first)");
     app.add_option("MW", o.mw, "Setpoint in MW: positive = discharge, negative = charge (use -- before a "
                                "negative value if it is taken for a flag)");
     app.add_option("--for", o.duration, "How long the setpoint holds (900, 15m, 1h30m); then it reverts to 0 MW. "
@@ -64,6 +75,15 @@ void make_app(CLI::App& app, Options& o) {
         ->capture_default_str();
     app.add_option("--reason", o.reason, "Why (stored with the dispatch); in stdin mode, for lines without reason");
     app.add_option("--requested-by", o.requested_by, "Who asks (default: the login name)");
+    app.add_option("--site", o.site, "Dispatch a whole site (UUID or name): MW split across its available assets "
+                                     "by headroom; with --stop, stop only this site");
+    app.add_option("--at", o.at, "Start at TIME (RFC 3339, or relative: +5m, +1h30m): the hub holds the dispatch "
+                                 "(state scheduled) until then; the command does not need to stay running");
+    app.add_flag("--hub-schedule", o.hub_schedule, "In stdin mode, send every line at once with its `at` as a "
+                                                   "start time held by the hub, instead of sending it at that time");
+    app.add_option("--cancel", o.cancel, "Cancel dispatch ID (UUID): cancelled, its asset(s) back to 0 MW");
+    app.add_flag("--stop", o.stop, "Stop: every asset (of --site) to 0 MW at once, every open or scheduled "
+                                   "dispatch cancelled");
     app.add_option("--control", o.control, "The hub's control endpoint")
         ->envname("DER_CONTROL")
         ->capture_default_str();
@@ -84,10 +104,61 @@ std::vector<der::cli::ScheduledDispatch> read_stdin_schedule(const Options& o) {
     return schedule;
 }
 
+/// The one dispatch of the command line: ASSET MW, or --site SITE MW.
+der::cli::ScheduledDispatch command_line_dispatch(const Options& o) {
+    using der::cli::ExitError;
+    der::cli::ScheduledDispatch one;
+    one.line = 1;
+    if (!o.site.empty()) {
+        // `--site north 2`: the one positional lands in ASSET; it is the MW.
+        if (o.mw) throw ExitError(der::cli::usage, "with --site, give only MW (der-dispatch --site SITE MW)");
+        if (o.asset.empty()) throw ExitError(der::cli::usage, "MW is missing (der-dispatch --site SITE MW)");
+        try {
+            std::size_t used = 0;
+            one.mw = std::stod(o.asset, &used);
+            if (used != o.asset.size() || !std::isfinite(one.mw)) throw std::invalid_argument(o.asset);
+        } catch (const std::exception&) {
+            throw ExitError(der::cli::usage, fmt::format("MW: '{}' is not a number", o.asset));
+        }
+        one.site = o.site;
+    } else {
+        if (!o.mw) throw ExitError(der::cli::usage, "MW is missing (der-dispatch ASSET MW)");
+        one.asset = o.asset;
+        one.mw = *o.mw;
+    }
+    if (!o.duration.empty()) one.duration_s = der::cli::seconds_of(o.duration);
+    one.reason = o.reason;
+    if (!o.at.empty()) {
+        auto at = der::parse_time(o.at, der::now_ms());
+        if (!at) throw ExitError(der::cli::usage, fmt::format("--at: {}", at.error().message));
+        one.at_ms = *at;
+    }
+    return one;
+}
+
+/// Flags that belong to another mode are usage errors, not silently ignored.
+void check_modes(const Options& o) {
+    using der::cli::ExitError;
+    if (!o.cancel.empty() && o.stop) throw ExitError(der::cli::usage, "--cancel and --stop exclude each other");
+    const bool action = !o.cancel.empty() || o.stop;
+    const char* which = o.stop ? "--stop" : "--cancel";
+    if (action && (!o.asset.empty() || o.mw))
+        throw ExitError(der::cli::usage, fmt::format("{} takes no ASSET or MW", which));
+    if (action && (!o.at.empty() || !o.duration.empty() || o.wait || o.hub_schedule))
+        throw ExitError(der::cli::usage, fmt::format("{} takes no --at, --for, --wait or --hub-schedule", which));
+    if (!o.cancel.empty() && !o.site.empty()) throw ExitError(der::cli::usage, "--cancel takes no --site");
+    const bool stdin_mode = !action && o.asset.empty() && !o.mw;
+    if (stdin_mode && !o.site.empty()) throw ExitError(der::cli::usage, "MW is missing (der-dispatch --site SITE MW)");
+    if (stdin_mode && !o.at.empty())
+        throw ExitError(der::cli::usage, "--at is for one dispatch; in stdin mode use `at` with --hub-schedule");
+    if (!stdin_mode && o.hub_schedule) throw ExitError(der::cli::usage, "--hub-schedule is for stdin mode");
+}
+
 int run(const Options& o) {
     using der::cli::ExitError;
     der::cli::apply_log_options(k_program, o.log);
     auto& signals = der::cli::install_signal_handlers(der::cli::HandleHup::no);
+    check_modes(o);
 
     der::dispatch::RunSettings settings;
     settings.control = o.control;
@@ -95,23 +166,25 @@ int run(const Options& o) {
     settings.timeout_ms = der::cli::milliseconds_of(o.timeout);
     settings.requested_by = o.requested_by.empty() ? login_name() : o.requested_by;
 
+    if (!o.cancel.empty()) {
+        auto id = der::Uuid::parse(o.cancel);
+        if (!id) throw ExitError(der::cli::usage, fmt::format("--cancel: '{}' is not a dispatch UUID", o.cancel));
+        return der::dispatch::cancel_dispatch(*id, o.reason, settings, signals.stop);
+    }
+    if (o.stop) return der::dispatch::stop_assets(o.site, o.reason, settings, signals.stop);
+
     std::vector<der::cli::ScheduledDispatch> dispatches;
-    if (o.asset.empty()) {
+    if (o.asset.empty() && !o.mw) {
         dispatches = read_stdin_schedule(o);
         settings.line_numbers = der::dispatch::LineNumbers::yes;
+        if (o.hub_schedule) settings.timing = der::dispatch::Timing::hub;
         if (dispatches.empty()) {
             der::log::warn("no dispatch on stdin");
             return der::cli::ok;
         }
     } else {
-        if (!o.mw) throw ExitError(der::cli::usage, "MW is missing (der-dispatch ASSET MW)");
-        der::cli::ScheduledDispatch one;
-        one.line = 1;
-        one.asset = o.asset;
-        one.mw = *o.mw;
-        if (!o.duration.empty()) one.duration_s = der::cli::seconds_of(o.duration);
-        one.reason = o.reason;
-        dispatches.push_back(std::move(one));
+        dispatches.push_back(command_line_dispatch(o));
+        settings.timing = der::dispatch::Timing::hub;  // --at is held by the hub
     }
     return der::dispatch::run_dispatches(dispatches, settings, signals.stop);
 }
