@@ -155,6 +155,7 @@ void Hub::bind_sockets() {
             api.dispatch_history = [reader](const DispatchQuery& q) -> Result<std::vector<Dispatch>> {
                 return reader().dispatches({q.asset_id, q.since, q.until, q.state, q.limit});
             };
+            api.stored_dispatch = [reader](const Uuid& id) { return reader().dispatch(id); };
             db_stats = [writer = m_writer.get()] { return writer->stats(); };
         }
         m_rest = std::make_unique<RestServer>(

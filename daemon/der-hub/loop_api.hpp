@@ -80,6 +80,9 @@ struct LoopApi {
     std::function<std::vector<AuditEntry>(std::size_t limit)> audit;
     std::function<std::vector<Dispatch>(const Uuid& parent)> children;
     std::function<std::optional<Dispatch>(const Uuid&)> find_dispatch;
+    /// With a database: a dispatch the hub no longer holds (ended before a
+    /// restart, or dropped from memory), read on the REST worker; empty without.
+    std::function<Result<std::optional<Dispatch>>(const Uuid&)> stored_dispatch;
     /// Errc::unavailable when the database cannot answer (history_off_loop).
     std::function<Result<std::vector<Dispatch>>(const DispatchQuery&)> dispatch_history;
     std::function<Result<HistoryPage<Telemetry>>(const Uuid&, const HistoryQuery&)> telemetry_history;

@@ -535,6 +535,11 @@ void RestServer::Impl::routes() {
         if (!id) return send_error(res, 404, "not_found", fmt::format("no dispatch '{}' (not a UUID)", text));
         auto found = on_loop<std::optional<Dispatch>>([this, id = *id] { return ctx.api.find_dispatch(id); });
         if (!found) return send_error(res, 503, "unavailable", "the hub's event loop did not answer in time");
+        if (!*found && ctx.api.stored_dispatch) {  // ended before a restart: the database has it
+            auto stored = ctx.api.stored_dispatch(*id);
+            if (!stored) return history_error(res, stored.error());
+            *found = std::move(*stored);
+        }
         if (!*found) return send_error(res, 404, "not_found", fmt::format("no dispatch {}", text));
         json j = **found;
         auto children = on_loop<std::vector<Dispatch>>([this, id = *id] { return ctx.api.children(id); });

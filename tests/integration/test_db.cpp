@@ -11,6 +11,7 @@
 
 #include "der/store/pg_connection.hpp"
 #include "der/store/reader.hpp"
+#include "der/util/time.hpp"
 
 #include <catch2/catch.hpp>
 #include <fmt/core.h>
@@ -19,6 +20,7 @@
 #include <signal.h>
 
 #include <cmath>
+#include <map>
 #include <regex>
 #include <thread>
 
@@ -231,7 +233,9 @@ TEST_CASE("with --db, PostgreSQL stopped under load loses no telemetry", "[integ
     const std::string db = pg().create_database();
     TempDir dir;
     std::vector<TestAsset> assets;
-    for (int i = 1; i <= 5; ++i) assets.push_back({"site-a", fmt::format("b{}", i)});
+    // The issue's scale: 20 agents, PostgreSQL down for 20 s.
+    constexpr int k_agents = 20;
+    for (int i = 1; i <= k_agents; ++i) assets.push_back({"site-a", fmt::format("b{}", i)});
     HubUnderTest hub(dir, fleet_yaml(assets, k_interval_s, 1.0), {"--db", db});
     const int port = hub.http_port();
     std::vector<std::unique_ptr<Process>> agents;
@@ -240,10 +244,11 @@ TEST_CASE("with --db, PostgreSQL stopped under load loses no telemetry", "[integ
         agents.push_back(start_agent(dir, hub.agents_endpoint(), hub.config_path(), "site-a/" + a.name));
         ids.push_back(asset_id(port, "site-a/" + a.name));
     }
-    REQUIRE(wait_until([&] { return sql_count(db, "SELECT count(DISTINCT asset_id) FROM telemetry") == 5; }, 30s));
+    REQUIRE(wait_until([&] { return sql_count(db, "SELECT count(DISTINCT asset_id) FROM telemetry") == k_agents; },
+                       30s));
 
     pg().stop();
-    const auto outage_end = std::chrono::steady_clock::now() + 10s;
+    const auto outage_end = std::chrono::steady_clock::now() + 20s;
     // The hub notices: the writer is disconnected and its backlog grows.
     bool saw_backlog = false;
     while (std::chrono::steady_clock::now() < outage_end) {
@@ -282,9 +287,9 @@ TEST_CASE("with --db, PostgreSQL stopped under load loses no telemetry", "[integ
                        static_cast<long long>(latest_seq[i]);
             },
             30s));
-        // One epoch per agent run here; 10 s of outage at 2 records/s means well over 20 rows.
+        // One epoch per agent run here; 20 s of outage at 2 records/s means well over 40 rows.
         const long long rows = require_exactly_once(db, ids[i]);
-        CHECK(rows >= 20);
+        CHECK(rows >= 40);
     }
     auto metrics = http_get(port, "/metrics");
     REQUIRE(metrics);
@@ -364,4 +369,151 @@ TEST_CASE("with --db, an unreachable database or a newer schema stops the hub at
     INFO(newer.err);
     CHECK(newer.status == 78);
     CHECK(newer.err.find("newer") != std::string::npos);
+}
+
+TEST_CASE("with --db, a scheduled dispatch survives a hub restart and starts on time", "[integration][db]") {
+    const std::string db = pg().create_database();
+    TempDir dir;
+    HubUnderTest hub(dir, fleet_yaml({{"site-a", "b1", 4.0, 2.0, -2.0, 50.0, 0.0},
+                                      {"site-a", "b2", 4.0, 2.0, -2.0, 50.0, 0.0}},
+                                     k_interval_s, 1.0),
+                     {"--db", db});
+    int port = hub.http_port();
+    // Far enough ahead to outlive the restart below.
+    const auto start_at = der::now_ms() + 12'000;
+    const auto held = post_dispatch(port, {{"asset", "site-a/b1"},
+                                           {"mw", 0.6},
+                                           {"start_at", der::format_rfc3339(start_at)},
+                                           {"reason", "evening peak"},
+                                           {"requested_by", "dana"}});
+    const auto doomed = post_dispatch(port, {{"asset", "site-a/b2"}, {"mw", 0.4}, {"start_at", "+10s"}});
+    REQUIRE(held["state"] == "scheduled");
+    const std::string held_id = held["dispatch_id"].get<std::string>();
+    const std::string doomed_id = doomed["dispatch_id"].get<std::string>();
+    auto cancelled = http_delete(port, "/dispatch/" + doomed_id, R"({"reason":"not needed"})");
+    REQUIRE(cancelled);
+    REQUIRE(cancelled->status == 200);
+    REQUIRE(wait_until([&] {
+        return sql_value(db, fmt::format("SELECT state FROM dispatches WHERE dispatch_id = '{}'", held_id)) ==
+               "scheduled";
+    }, 10s));
+    REQUIRE(wait_until([&] {
+        return sql_value(db, fmt::format("SELECT state FROM dispatches WHERE dispatch_id = '{}'", doomed_id)) ==
+               "cancelled";
+    }, 10s));
+    REQUIRE(hub.stop() == 0);
+
+    hub.start();
+    port = hub.http_port();
+    INFO(hub.log());
+    REQUIRE(der::now_ms() < start_at - 1000);  // the restart itself did not eat the lead time
+    CHECK(state_of(port, held_id) == "scheduled");
+    CHECK(state_of(port, doomed_id) == "cancelled");
+    const auto listed = get_json(port, "/dispatch?state=scheduled");
+    REQUIRE(listed["count"] == 1);
+    CHECK(listed["rows"][0]["dispatch_id"] == held_id);
+    CHECK(listed["rows"][0]["requested_by"] == "dana");
+    CHECK(listed["rows"][0]["reason"] == "evening peak");
+
+    auto b1 = start_agent(dir, hub.agents_endpoint(), hub.config_path(), "site-a/b1");
+    auto b2 = start_agent(dir, hub.agents_endpoint(), hub.config_path(), "site-a/b2");
+    const auto setpoint = [&](const char* asset) {
+        auto r = http_get(port, std::string("/telemetry/") + asset);
+        return r && r->status == 200 ? json::parse(r->body)["setpoint_mw"].get<double>() : -99.0;
+    };
+    REQUIRE(wait_until([&] { return setpoint("site-a/b1") == 0.0 && setpoint("site-a/b2") == 0.0; }, 10s));
+    REQUIRE(wait_until([&] { return setpoint("site-a/b1") == 0.6; }, 20s));
+    const auto started = der::now_ms();
+    CHECK(started >= start_at - 100);
+    CHECK(started <= start_at + 2000);
+    REQUIRE(wait_until([&] { return state_of(port, held_id) == "applied"; }, 10s));
+    CHECK(setpoint("site-a/b2") == 0.0);  // the cancelled one never starts
+    b1->stop();
+    b2->stop();
+    CHECK(hub.stop() == 0);
+}
+
+TEST_CASE("with --db, der-history --every 60s equals aggregates of the raw rows", "[integration][db]") {
+    const std::string db = pg().create_database();
+    TempDir dir;
+    HubUnderTest hub(dir, fleet_yaml({{"site-a", "b1"}}, k_interval_s, 1.0), {"--db", db});
+    const int port = hub.http_port();
+    const std::string b1 = asset_id(port, "site-a/b1");
+    const std::string site = get_json(port, "/assets/site-a/b1")["site_id"].get<std::string>();
+
+    // Ten minutes of history an hour ago, one record every 7 s with values that
+    // vary inside each minute, stored straight into the hub's database.
+    const der::TimestampMs t0 = (der::now_ms() - 3'600'000) / 60'000 * 60'000 + 13'000;
+    std::string values;
+    for (int i = 0; i < 86; ++i) {
+        const double soc = 40.0 + 15.0 * std::sin(i * 0.37) + i * 0.05;
+        const double mw = 1.8 * std::cos(i * 0.53);
+        values += fmt::format("{}('{}','{}','0190f0c0-0000-7000-8000-000000000001',{},'{}',{},{},4,{},0,2,-2,'idle')",
+                              values.empty() ? "" : ",", b1, site, i + 1, der::format_rfc3339(t0 + i * 7'000),
+                              soc * 0.04, soc, mw);
+    }
+    {
+        auto conn = der::store::Connection::open(db);
+        REQUIRE(conn);
+        auto inserted = conn->exec("INSERT INTO telemetry (asset_id, site_id, epoch, seq, ts, soc_mwh, soc_pct, "
+                                   "capacity_mwh, current_mw, setpoint_mw, max_mw, min_mw, status) VALUES " +
+                                   values);
+        INFO((inserted ? "" : inserted.error().message));
+        REQUIRE(inserted);
+    }
+    const auto since = der::format_rfc3339(t0 - 13'000);
+    const auto until = der::format_rfc3339(t0 + 86 * 7'000);
+    const auto history = [&](std::vector<std::string> args) {
+        std::vector<std::string> argv{DER_HISTORY_BIN, "--control", hub.control_endpoint(), "telemetry",
+                                      "site-a/b1", "--since", since, "--until", until};
+        argv.insert(argv.end(), args.begin(), args.end());
+        return run_capture(argv, {}, 30s);
+    };
+    auto raw = history({});
+    INFO(raw.err);
+    REQUIRE(raw.status == 0);
+    const auto rows = lines_of(raw.out);
+    REQUIRE(rows.size() == 86);
+
+    struct Agg {
+        std::uint64_t count = 0;
+        double soc_sum = 0, soc_min = 1e9, soc_max = -1e9, mw_sum = 0, mw_min = 1e9, mw_max = -1e9;
+    };
+    std::map<der::TimestampMs, Agg> expected;
+    for (const auto& line : rows) {
+        const auto row = json::parse(line);
+        const auto ts = *der::parse_rfc3339(row["ts"].get<std::string>());
+        auto& a = expected[ts - ts % 60'000];
+        const double soc = row["soc_pct"].get<double>();
+        const double mw = row["current_mw"].get<double>();
+        ++a.count;
+        a.soc_sum += soc;
+        a.soc_min = std::min(a.soc_min, soc);
+        a.soc_max = std::max(a.soc_max, soc);
+        a.mw_sum += mw;
+        a.mw_min = std::min(a.mw_min, mw);
+        a.mw_max = std::max(a.mw_max, mw);
+    }
+    REQUIRE(expected.size() >= 10);
+
+    auto bucketed = history({"--every", "60s"});
+    REQUIRE(bucketed.status == 0);
+    const auto buckets = lines_of(bucketed.out);
+    REQUIRE(buckets.size() == expected.size());
+    for (const auto& line : buckets) {
+        const auto b = json::parse(line);
+        INFO(b.dump());
+        const auto ts = *der::parse_rfc3339(b["ts"].get<std::string>());
+        REQUIRE(expected.contains(ts));
+        const auto& e = expected[ts];
+        const auto n = static_cast<double>(e.count);
+        CHECK(b["count"].get<std::uint64_t>() == e.count);
+        CHECK(b["soc_pct_avg"].get<double>() == Approx(e.soc_sum / n));
+        CHECK(b["soc_pct_min"].get<double>() == Approx(e.soc_min));
+        CHECK(b["soc_pct_max"].get<double>() == Approx(e.soc_max));
+        CHECK(b["current_mw_avg"].get<double>() == Approx(e.mw_sum / n));
+        CHECK(b["current_mw_min"].get<double>() == Approx(e.mw_min));
+        CHECK(b["current_mw_max"].get<double>() == Approx(e.mw_max));
+    }
+    CHECK(hub.stop() == 0);
 }
