@@ -144,3 +144,54 @@ TEST_CASE("a parent summarises its children and cancelling it cancels them all",
     CHECK(book.find(parent)->state == DispatchState::cancelled);
     CHECK(book.count_in(DispatchState::cancelled) == 2);  // parents are not counted
 }
+
+TEST_CASE("adopt takes back what was in force before a restart, with its timers on the new clock",
+          "[hub][dispatch]") {
+    // The previous hub run: wall clock around 1,000,000; the new one starts at wall 1,050,000, mono 0.
+    const auto stored = [](double mw, DispatchState state, TimestampMs created, std::optional<TimestampMs> start_at,
+                           std::optional<double> duration_s) {
+        Dispatch d;
+        d.dispatch_id = Uuid::v7(created);
+        d.asset_id = k_asset;
+        d.mw = mw;
+        d.duration_s = duration_s;
+        d.created_at = created;
+        d.start_at = start_at;
+        d.enter(DispatchState::queued, created);
+        if (state != DispatchState::queued) d.enter(state, created + 10);
+        return d;
+    };
+    DispatchBook book(900, 5);
+    std::vector<Dispatch> changed;
+    const Now now{1'050'000, 0};
+    const auto older = stored(0.5, DispatchState::applied, 1'000'000, std::nullopt, std::nullopt);
+    const auto newer = stored(1.0, DispatchState::sent, 1'010'000, std::nullopt, 100.0);
+    auto later = stored(-1.0, DispatchState::queued, 1'020'000, 1'060'000, 30.0);
+    later.state = DispatchState::scheduled;
+    const auto ended = stored(2.0, DispatchState::expired, 1'000'000, std::nullopt, 1.0);
+
+    CHECK(book.adopt(older, now, false, changed));
+    CHECK(book.adopt(newer, now, false, changed));
+    CHECK(book.adopt(later, now, false, changed));
+    CHECK_FALSE(book.adopt(ended, now, false, changed));  // over: not taken back
+    CHECK_FALSE(book.adopt(newer, now, false, changed));  // twice: ignored
+
+    // Two open ones of one asset: the later wins, the older is superseded.
+    CHECK(book.find(older.dispatch_id)->state == DispatchState::superseded);
+    REQUIRE(states(changed) == std::vector{DispatchState::superseded});
+    // Sent becomes queued again (delivered anew in the welcome), without a recorded transition.
+    CHECK(book.open_for(k_asset)->dispatch_id == newer.dispatch_id);
+    CHECK(book.find(newer.dispatch_id)->state == DispatchState::queued);
+    // The duration counts from its creation on the old clock: 40 s of 100 are gone.
+    auto sp = book.setpoint_for(*book.find(newer.dispatch_id), now);
+    REQUIRE(sp);
+    CHECK(sp->remaining_s == Approx(60.0));
+
+    // The scheduled one keeps its start time: still scheduled 1 ms before, started at it.
+    changed.clear();
+    book.tick(Now{1'059'999, 9'999}, changed);
+    CHECK(book.find(later.dispatch_id)->state == DispatchState::scheduled);
+    book.tick(Now{1'060'000, 10'000}, changed);
+    CHECK(book.find(later.dispatch_id)->state == DispatchState::queued);
+    CHECK(book.find(newer.dispatch_id)->state == DispatchState::superseded);
+}
