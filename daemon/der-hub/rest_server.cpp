@@ -410,13 +410,23 @@ void RestServer::Impl::routes() {
         send_json(res, 200, out);
     });
 
-    server.Get("/telemetry", [this](const httplib::Request&, httplib::Response& res) {
+    server.Get("/telemetry", [this](const httplib::Request& req, httplib::Response& res) {
+        std::optional<bool> stale;  // ?stale=true: only the assets that went quiet; false: only the others
+        if (req.has_param("stale")) {
+            const auto v = req.get_param_value("stale");
+            if (v != "true" && v != "false") return send_error(res, 400, "bad_request", "stale: expected true or false");
+            stale = v == "true";
+        }
         auto snap = snapshot(res);
         if (!snap) return;
         const TimestampMs now = now_ms();
         json out = json::array();
-        for (const auto& view : snap->assets)
-            if (view.latest) out.push_back(telemetry_json(view, now, snap->telemetry_s));
+        for (const auto& view : snap->assets) {
+            if (!view.latest) continue;
+            json j = telemetry_json(view, now, snap->telemetry_s);
+            if (stale && j["stale"].get<bool>() != *stale) continue;
+            out.push_back(std::move(j));
+        }
         send_json(res, 200, out);
     });
 

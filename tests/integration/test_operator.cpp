@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include <cmath>
+#include <set>
 #include <thread>
 
 using namespace der::test;
@@ -275,4 +276,25 @@ TEST_CASE("der-dispatch --hub-schedule hands a whole run to the hub at once", "[
     REQUIRE(wait_until([&] { return setpoint_of(f.port(), "other/x1") == -0.5; }, 6000ms));
     REQUIRE(wait_until([&] { return setpoint_of(f.port(), "plant/b1") > 0; }, 3000ms));
     CHECK(f.hub.stop() == 0);
+}
+
+TEST_CASE("GET /telemetry?stale=true lists the assets that went quiet", "[integration]") {
+    Fleet f;
+    const auto names = [&](const std::string& query) {
+        std::set<std::string> out;
+        for (const auto& t : get_json(f.port(), "/telemetry" + query)) out.insert(t["asset"].get<std::string>());
+        return out;
+    };
+    CHECK(names("?stale=true").empty());
+    CHECK(names("?stale=false").size() == 4);
+    f.agents[1]->stop();  // plant/b2 goes quiet
+    REQUIRE(wait_until([&] { return names("?stale=true") == std::set<std::string>{"plant/b2"}; }, 5000ms));
+    const auto quiet = get_json(f.port(), "/telemetry?stale=true")[0];
+    CHECK(quiet["age_s"].get<double>() > 3 * k_interval_s);
+    CHECK(names("?stale=false") == std::set<std::string>{"plant/b1", "plant/b3", "other/x1"});
+    CHECK(names("").size() == 4);
+    auto bad = http_get(f.port(), "/telemetry?stale=maybe");
+    REQUIRE(bad);
+    CHECK(bad->status == 400);
+    CHECK(json::parse(bad->body)["error"]["code"] == "bad_request");
 }
