@@ -160,8 +160,9 @@ void Hub::bind_sockets() {
         }
         m_rest = std::make_unique<RestServer>(
             RestContext{m_snapshots, m_health, m_mailbox, std::move(api), m_options.http_threads, std::move(db_stats)});
-        if (auto started = m_rest->start(m_options.http); !started)
-            throw cli::ExitError(cli::unavailable, started.error().message);
+        if (auto started = m_rest->start(m_options.http); !started)  // a malformed address is usage, a busy port not
+            throw cli::ExitError(started.error().code == Errc::invalid_argument ? cli::usage : cli::unavailable,
+                                 started.error().message);
     }
 }
 

@@ -3,6 +3,8 @@
 #include <fmt/core.h>
 
 #include <cstdlib>
+#include <string>
+#include <vector>
 
 namespace der::hub {
 
@@ -70,9 +72,19 @@ std::string describe_config(const CLI::App& app, const HubOptions& o, const std:
     const auto row = [&](const std::string& flag, const std::string& value) {
         const auto* opt = app.get_option_no_throw(flag);
         std::string source = "default";
+        // Any of the option's names: --config, --config=…, -c, -c… (value attached).
+        std::vector<std::string> longs{flag}, shorts;
+        if (opt != nullptr) {
+            for (const auto& n : opt->get_lnames()) longs.push_back("--" + n);
+            for (const auto& n : opt->get_snames()) shorts.push_back("-" + n);
+        }
         bool on_command_line = false;
-        for (const auto& arg : argv)
-            if (arg == flag || arg.rfind(flag + "=", 0) == 0) on_command_line = true;
+        for (const auto& arg : argv) {
+            for (const auto& name : longs)
+                if (arg == name || arg.rfind(name + "=", 0) == 0) on_command_line = true;
+            for (const auto& name : shorts)
+                if (arg.rfind(name, 0) == 0) on_command_line = true;
+        }
         if (on_command_line) {
             source = "flag";
         } else if (opt != nullptr && !opt->get_envname().empty() &&

@@ -309,3 +309,28 @@ TEST_CASE("a SIGSTOPped hub loses nothing: agents keep ticking and refill after 
     CHECK(agent->stop() == 0);
     CHECK(hub.stop() == 0);
 }
+
+TEST_CASE("der-hub: --show-config names where each setting came from, a malformed --http is a usage error",
+          "[integration]") {
+    TempDir dir;
+    dir.write("assets.yaml", fleet_yaml({{"site-a", "b1"}}, 1.0));
+    auto shown = run_capture({hub_binary(), "-c", dir.file("assets.yaml"), "--http=off", "--show-config"});
+    INFO(shown.out << shown.err);
+    REQUIRE(shown.status == 0);
+    const auto line_of = [&](const std::string& key) {
+        for (const auto& l : lines_of(shown.out))
+            if (l.rfind(key + " ", 0) == 0) return l;
+        return std::string();
+    };
+    CHECK_THAT(line_of("config"), Catch::EndsWith("(flag)"));  // given as -c
+    CHECK_THAT(line_of("http"), Catch::EndsWith("(flag)"));    // given as --http=off
+    CHECK_THAT(line_of("control"), Catch::EndsWith("(default)"));
+
+    const auto endpoint = [] { return fmt::format("tcp://127.0.0.1:{}", free_port()); };
+    auto bad = run_capture({hub_binary(), "-c", dir.file("assets.yaml"), "--agents", endpoint(), "--control",
+                            endpoint(), "--stream", endpoint(), "--http", "no-port-here"},
+                           {}, 10000ms);
+    INFO(bad.err);
+    CHECK(bad.status == 64);
+    CHECK_THAT(bad.err, Catch::Contains("--http"));
+}
