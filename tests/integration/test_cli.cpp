@@ -1,5 +1,6 @@
 // der-dispatch, der-tail, der-history and der-launch against a real der-hub
 // and real der-agent processes over loopback.
+#include "buckets.hpp"
 #include "harness.hpp"
 
 #include "der/util/time.hpp"
@@ -330,48 +331,10 @@ TEST_CASE("der-history --every values equal an aggregate of the raw rows", "[int
     const auto rows = json_lines(raw.out);
     REQUIRE(rows.size() >= 6);
 
-    struct Agg {
-        std::uint64_t count = 0;
-        double soc_sum = 0, soc_min = 1e9, soc_max = -1e9, mw_sum = 0, mw_min = 1e9, mw_max = -1e9;
-    };
-    constexpr der::TimestampMs every_ms = 2000;
-    std::map<der::TimestampMs, Agg> expected;
-    for (const auto& row : rows) {
-        const auto ts = *der::parse_rfc3339(row["ts"].get<std::string>());
-        auto& a = expected[ts - ts % every_ms];
-        const double soc = row["soc_pct"].get<double>();
-        const double mw = row["current_mw"].get<double>();
-        ++a.count;
-        a.soc_sum += soc;
-        a.soc_min = std::min(a.soc_min, soc);
-        a.soc_max = std::max(a.soc_max, soc);
-        a.mw_sum += mw;
-        a.mw_min = std::min(a.mw_min, mw);
-        a.mw_max = std::max(a.mw_max, mw);
-    }
-
     auto bucketed = history(fleet.hub, {"telemetry", "site-a/b1", "--since", since_text, "--until", until_text,
                                         "--every", "2s"});
     REQUIRE(bucketed.status == 0);
-    const auto buckets = json_lines(bucketed.out);
-    REQUIRE(buckets.size() == expected.size());
-    bool varied = false;
-    for (const auto& b : buckets) {
-        const auto ts = *der::parse_rfc3339(b["ts"].get<std::string>());
-        INFO(b.dump());
-        REQUIRE(expected.contains(ts));
-        const auto& e = expected[ts];
-        CHECK(b["count"].get<std::uint64_t>() == e.count);
-        const auto n = static_cast<double>(e.count);
-        CHECK(b["soc_pct_avg"].get<double>() == Approx(e.soc_sum / n));
-        CHECK(b["soc_pct_min"].get<double>() == Approx(e.soc_min));
-        CHECK(b["soc_pct_max"].get<double>() == Approx(e.soc_max));
-        CHECK(b["current_mw_avg"].get<double>() == Approx(e.mw_sum / n));
-        CHECK(b["current_mw_min"].get<double>() == Approx(e.mw_min));
-        CHECK(b["current_mw_max"].get<double>() == Approx(e.mw_max));
-        varied = varied || e.soc_min != e.soc_max;
-    }
-    CHECK(varied);
+    CHECK(check_buckets_match_raw(rows, json_lines(bucketed.out), 2000));
 }
 
 // --- der-launch ---------------------------------------------------------------------

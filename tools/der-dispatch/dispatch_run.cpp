@@ -165,64 +165,58 @@ namespace {
 /// Prints `line` (a closed stdout is not an error: the action was taken).
 void print(const Json& line) { (void)cli::write_line(line.dump()); }
 
-/// Sends one control request and returns its reply; on failure prints
-/// `failed` with the error and throws ExitError with the matching status.
-wire::ControlMessage ask(const RunSettings& settings, const std::atomic<bool>& stop,
-                         const wire::ControlMessage& request, Json failed) {
+/// Sends `request` (with a fresh request_id and the audit fields) and
+/// returns its reply of type Reply, setting `line`'s latency_ms. On failure
+/// prints `line` with the error and throws ExitError with the matching status.
+template <class Reply, class Request>
+Reply ask(const RunSettings& settings, const std::atomic<bool>& stop, Request request, const std::string& reason,
+          Json& line) {
+    request.request_id = cli::new_request_id();
+    request.reason = reason;
+    request.requested_by = settings.requested_by;
+    const std::int64_t started = mono_ms();
     cli::ControlClient client(settings.control, &stop);
     auto reply = client.request(request, settings.timeout_ms);
-    if (reply) return std::move(*reply);
-    if (stop.load()) throw cli::ExitError(cli::interrupted, "interrupted");
-    failed["error"] = reply.error().message;
-    print(failed);
-    throw cli::ExitError(exit_code(reply.error().code), reply.error().message);
+    if (!reply) {
+        if (stop.load()) throw cli::ExitError(cli::interrupted, "interrupted");
+        line["error"] = reply.error().message;
+        print(line);
+        throw cli::ExitError(exit_code(reply.error().code), reply.error().message);
+    }
+    line["latency_ms"] = mono_ms() - started;
+    const auto* result = std::get_if<Reply>(&*reply);
+    if (result == nullptr)
+        throw cli::ExitError(cli::software, fmt::format("unexpected '{}' reply", wire::type_name(*reply)));
+    return *result;
 }
 
 }  // namespace
 
 int cancel_dispatch(const Uuid& dispatch_id, const std::string& reason, const RunSettings& settings,
                     const std::atomic<bool>& stop) {
+    Json line = {{"dispatch_id", dispatch_id.to_string()}, {"state", nullptr}, {"latency_ms", nullptr},
+                 {"error", nullptr}};
     wire::CancelRequest request;
-    request.request_id = cli::new_request_id();
     request.dispatch_id = dispatch_id;
-    request.reason = reason;
-    request.requested_by = settings.requested_by;
-    const std::int64_t started = mono_ms();
-    Json line = Json::object();
-    line["dispatch_id"] = dispatch_id.to_string();
-    line["state"] = nullptr;
-    line["latency_ms"] = nullptr;
-    line["error"] = nullptr;
-    const auto reply = ask(settings, stop, request, line);
-    const auto* result = std::get_if<wire::DispatchResult>(&reply);
-    if (result == nullptr) throw cli::ExitError(cli::software, "unexpected reply to a cancel");
-    if (result->state) line["state"] = std::string(to_string(*result->state));
-    line["latency_ms"] = mono_ms() - started;
-    if (!result->error.empty()) line["error"] = result->error;
+    const auto result = ask<wire::DispatchResult>(settings, stop, request, reason, line);
+    if (result.state) line["state"] = std::string(to_string(*result.state));
+    if (!result.error.empty()) line["error"] = result.error;
     print(line);
-    return result->state == DispatchState::cancelled ? cli::ok : cli::refused;
+    return result.state == DispatchState::cancelled ? cli::ok : cli::refused;
 }
 
 int stop_assets(const std::string& site, const std::string& reason, const RunSettings& settings,
                 const std::atomic<bool>& stop) {
+    Json line = {{"site", site.empty() ? Json(nullptr) : Json(site)},
+                 {"assets", nullptr},
+                 {"cancelled", nullptr},
+                 {"latency_ms", nullptr},
+                 {"error", nullptr}};
     wire::StopRequest request;
-    request.request_id = cli::new_request_id();
     request.site = site;
-    request.reason = reason;
-    request.requested_by = settings.requested_by;
-    const std::int64_t started = mono_ms();
-    Json line = Json::object();
-    line["site"] = site.empty() ? Json(nullptr) : Json(site);
-    line["assets"] = nullptr;
-    line["cancelled"] = nullptr;
-    line["latency_ms"] = nullptr;
-    line["error"] = nullptr;
-    const auto reply = ask(settings, stop, request, line);
-    const auto* result = std::get_if<wire::StopResult>(&reply);
-    if (result == nullptr) throw cli::ExitError(cli::software, "unexpected reply to a stop");
-    line["assets"] = result->assets;
-    line["cancelled"] = result->cancelled;
-    line["latency_ms"] = mono_ms() - started;
+    const auto result = ask<wire::StopResult>(settings, stop, request, reason, line);
+    line["assets"] = result.assets;
+    line["cancelled"] = result.cancelled;
     print(line);
     return cli::ok;
 }
