@@ -39,6 +39,10 @@ export CCACHE_MAXSIZE=${CCACHE_MAXSIZE:-5G}
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 
 failed=()
+timings=()
+phase_start=$SECONDS
+# Records how long the phase that just ended took (CI has 45 minutes in all).
+timed() { timings+=("$1 $((SECONDS - phase_start))s"); phase_start=$SECONDS; }
 build_and_test() {  # name, ctest label regex ('' = all), cmake args...
   local name=$1 labels=$2
   shift 2
@@ -70,15 +74,21 @@ fuzz() {
 }
 
 mkdir -p "$build_root"
+timed deps
 build_and_test normal ''
+timed normal
 if [ $quick -eq 0 ]; then
   export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}
   export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
   build_and_test asan 'unit|sanitize' -DDER_SANITIZE=address
+  timed asan
   fuzz
+  timed fuzz
   export TSAN_OPTIONS=${TSAN_OPTIONS:-halt_on_error=1 second_deadlock_stack=1 suppressions=$repo/tests/tsan.supp}
   build_and_test tsan 'unit|sanitize' -DDER_SANITIZE=thread
+  timed tsan
 fi
+say "time per phase: ${timings[*]} (total ${SECONDS}s)"
 
 if [ ${#failed[@]} -gt 0 ]; then
   say "FAILED: ${failed[*]}"
