@@ -108,6 +108,7 @@ void make_app(CLI::App& app, Options& o) {
                    "How to reach the device: " + CLI::detail::join(kinds, "|") +
                        " (default: the config's adapter.type, else sim)")
         ->group(device)
+        ->envname("DER_ADAPTER")
         ->check(CLI::IsMember(kinds));
     app.add_option(
            "--exec", o.exec,
