@@ -222,10 +222,12 @@ TEST_CASE("with --db, a restarted hub restores SOC and the dispatch in force and
         },
         20s));
     // Its first record continues from the stored SOC (within what 1.5 MW moves in a few seconds).
-    const double first_soc = std::stod(sql_value(
-        db, fmt::format("SELECT soc_mwh FROM telemetry WHERE asset_id = '{}' AND epoch <> '{}' ORDER BY ts, seq "
-                        "LIMIT 1",
-                        b1, latest["epoch"].get<std::string>())));
+    // (The hub shows a record before its writer commits it: wait for the row.)
+    const std::string first_sql =
+        fmt::format("SELECT soc_mwh FROM telemetry WHERE asset_id = '{}' AND epoch <> '{}' ORDER BY ts, seq LIMIT 1",
+                    b1, latest["epoch"].get<std::string>());
+    REQUIRE(wait_until([&] { return !sql_value(db, first_sql).empty(); }, 20s));
+    const double first_soc = std::stod(sql_value(db, first_sql));
     CHECK(std::abs(first_soc - last_soc) < 0.05);
     fresh->stop();
 }
