@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # `cmake --install` lays out every file of expected_files.txt, points the
-# systemd units at the installed programs, and the units pass
+# systemd units at the installed programs, the example scripts parse, and
+# the units pass
 # `systemd-analyze verify` (with the installed programs and man pages).
 #
 # Usage: tests/packaging/check_install.sh BUILD_DIR
@@ -37,6 +38,12 @@ done
 grep -q '^ExecStart=/usr/sbin/der-hub ' "$root/usr/lib/systemd/system/der-hub.service" &&
   pass "der-hub.service runs /usr/sbin/der-hub" || fail "der-hub.service does not run /usr/sbin/der-hub"
 "$root/usr/sbin/der-hub" --version >/dev/null 2>&1 && pass "the installed der-hub runs" || fail "the installed der-hub --version failed"
+
+# The example scripts installed with the docs parse.
+for f in "$root"/usr/share/doc/der/examples/*.sh "$root"/usr/share/doc/der/examples/*/*.sh; do
+  if out=$(bash -n "$f" 2>&1); then pass "bash -n ${f#"$root"/}"; else fail "bash -n ${f#"$root"/}: $out"; fi
+  [ -x "$f" ] || fail "${f#"$root"/} is not executable"
+done
 
 # 2. Another prefix: the units follow it.
 other=$work/other
