@@ -13,6 +13,7 @@
 #include "rest_server.hpp"
 
 #include "dispatch_body.hpp"
+#include "rest_routes.hpp"
 #include "der/json_codec.hpp"
 #include "der/util/log.hpp"
 #include "der/version.hpp"
@@ -25,6 +26,7 @@
 #include <charconv>
 #include <cmath>
 #include <future>
+#include <stdexcept>
 #include <thread>
 
 namespace der::hub {
@@ -314,11 +316,26 @@ struct RestServer::Impl {
         send_error(res, 503, "unavailable", fmt::format("history is unavailable: {}", e.message));
     }
 
+    /// Registers `handler` for the next route of rest_routes(); a handler
+    /// out of the table's order is a programming error (throws).
+    void on(std::string_view method, std::string_view path, httplib::Server::Handler handler) {
+        const auto table = rest_routes();
+        if (next_route >= table.size() || table[next_route].method != method || table[next_route].path != path)
+            throw std::logic_error(fmt::format("rest: {} {} is not the next route of rest_routes()", method, path));
+        ++next_route;
+        const std::string pattern = rest_route_regex(path);
+        if (method == "GET") server.Get(pattern, std::move(handler));
+        else if (method == "POST") server.Post(pattern, std::move(handler));
+        else if (method == "DELETE") server.Delete(pattern, std::move(handler));
+        else throw std::logic_error(fmt::format("rest: unknown method {}", method));
+    }
+    std::size_t next_route = 0;
+
     void routes();
 };
 
 void RestServer::Impl::routes() {
-    server.Get("/health", [this](const httplib::Request&, httplib::Response& res) {
+    on("GET", "/health", [this](const httplib::Request&, httplib::Response& res) {
         const std::int64_t now = mono_ms();
         const bool ready = ctx.health.ready.load();
         const std::int64_t since_turn = now - ctx.health.last_turn_mono.load();
@@ -355,7 +372,7 @@ void RestServer::Impl::routes() {
         send_json(res, status, j);
     });
 
-    server.Get("/metrics", [this](const httplib::Request&, httplib::Response& res) {
+    on("GET", "/metrics", [this](const httplib::Request&, httplib::Response& res) {
         auto snap = snapshot(res);
         if (!snap) return;
         std::string text = prometheus_text(*snap);
@@ -363,7 +380,12 @@ void RestServer::Impl::routes() {
         res.set_content(text, "text/plain; version=0.0.4; charset=utf-8");
     });
 
-    server.Get("/sites", [this](const httplib::Request&, httplib::Response& res) {
+    on("GET", "/openapi.yaml", [](const httplib::Request&, httplib::Response& res) {
+        const auto text = openapi_yaml();
+        res.set_content(text.data(), text.size(), "application/yaml");
+    });
+
+    on("GET", "/sites", [this](const httplib::Request&, httplib::Response& res) {
         auto snap = snapshot(res);
         if (!snap) return;
         json out = json::array();
@@ -380,7 +402,7 @@ void RestServer::Impl::routes() {
         send_json(res, 200, out);
     });
 
-    server.Get("/assets", [this](const httplib::Request& req, httplib::Response& res) {
+    on("GET", "/assets", [this](const httplib::Request& req, httplib::Response& res) {
         auto snap = snapshot(res);
         if (!snap) return;
         const std::string site = req.has_param("site") ? req.get_param_value("site") : "";
@@ -395,13 +417,13 @@ void RestServer::Impl::routes() {
         send_json(res, 200, out);
     });
 
-    server.Get(R"(/assets/([^/]+(?:/[^/]+)?))", [this](const httplib::Request& req, httplib::Response& res) {
+    on("GET", "/assets/{id}", [this](const httplib::Request& req, httplib::Response& res) {
         auto snap = snapshot(res);
         if (!snap) return;
         if (const auto* view = asset_or_404(*snap, req.matches[1], res)) send_json(res, 200, asset_json(*view));
     });
 
-    server.Get("/agents", [this](const httplib::Request&, httplib::Response& res) {
+    on("GET", "/agents", [this](const httplib::Request&, httplib::Response& res) {
         auto snap = snapshot(res);
         if (!snap) return;
         json out = json::array();
@@ -410,7 +432,7 @@ void RestServer::Impl::routes() {
         send_json(res, 200, out);
     });
 
-    server.Get("/telemetry", [this](const httplib::Request& req, httplib::Response& res) {
+    on("GET", "/telemetry", [this](const httplib::Request& req, httplib::Response& res) {
         std::optional<bool> stale;  // ?stale=true: only the assets that went quiet; false: only the others
         if (req.has_param("stale")) {
             const auto v = req.get_param_value("stale");
@@ -430,7 +452,7 @@ void RestServer::Impl::routes() {
         send_json(res, 200, out);
     });
 
-    server.Get(R"(/telemetry/([^/]+(?:/[^/]+)?)/history)", [this](const httplib::Request& req,
+    on("GET", "/telemetry/{id}/history", [this](const httplib::Request& req,
                                                                   httplib::Response& res) {
         auto snap = snapshot(res);
         if (!snap) return;
@@ -450,7 +472,7 @@ void RestServer::Impl::routes() {
         send_json(res, 200, out);
     });
 
-    server.Get(R"(/telemetry/([^/]+(?:/[^/]+)?))", [this](const httplib::Request& req, httplib::Response& res) {
+    on("GET", "/telemetry/{id}", [this](const httplib::Request& req, httplib::Response& res) {
         auto snap = snapshot(res);
         if (!snap) return;
         const auto* view = asset_or_404(*snap, req.matches[1], res);
@@ -461,7 +483,7 @@ void RestServer::Impl::routes() {
         send_json(res, 200, telemetry_json(*view, now_ms(), snap->telemetry_s));
     });
 
-    server.Get(R"(/heartbeat/([^/]+(?:/[^/]+)?)/history)", [this](const httplib::Request& req,
+    on("GET", "/heartbeat/{id}/history", [this](const httplib::Request& req,
                                                                   httplib::Response& res) {
         auto snap = snapshot(res);
         if (!snap) return;
@@ -481,7 +503,7 @@ void RestServer::Impl::routes() {
         send_json(res, 200, out);
     });
 
-    server.Get(R"(/heartbeat/([^/]+(?:/[^/]+)?))", [this](const httplib::Request& req, httplib::Response& res) {
+    on("GET", "/heartbeat/{id}", [this](const httplib::Request& req, httplib::Response& res) {
         auto snap = snapshot(res);
         if (!snap) return;
         const auto* view = asset_or_404(*snap, req.matches[1], res);
@@ -494,7 +516,7 @@ void RestServer::Impl::routes() {
         send_json(res, 200, j);
     });
 
-    server.Post("/dispatch", [this](const httplib::Request& req, httplib::Response& res) {
+    on("POST", "/dispatch", [this](const httplib::Request& req, httplib::Response& res) {
         auto command = parse_dispatch_body(req, res);
         if (!command) return;
         auto created = on_loop<Result<Dispatch>>([this, c = *command] { return ctx.api.create_dispatch(c); });
@@ -536,10 +558,10 @@ void RestServer::Impl::routes() {
         json out{{"count", (*rows)->size()}, {"rows", **rows}};
         send_json(res, 200, out);
     };
-    server.Get("/dispatch/history", dispatch_list);
-    server.Get("/dispatch", dispatch_list);
+    on("GET", "/dispatch/history", dispatch_list);
+    on("GET", "/dispatch", dispatch_list);
 
-    server.Get(R"(/dispatch/([^/]+))", [this](const httplib::Request& req, httplib::Response& res) {
+    on("GET", "/dispatch/{dispatch_id}", [this](const httplib::Request& req, httplib::Response& res) {
         const std::string text = req.matches[1];
         auto id = Uuid::parse(text);
         if (!id) return send_error(res, 404, "not_found", fmt::format("no dispatch '{}' (not a UUID)", text));
@@ -561,7 +583,7 @@ void RestServer::Impl::routes() {
         send_json(res, 200, j);
     });
 
-    server.Post(R"(/sites/([^/]+)/dispatch)", [this](const httplib::Request& req, httplib::Response& res) {
+    on("POST", "/sites/{site}/dispatch", [this](const httplib::Request& req, httplib::Response& res) {
         auto parsed = parse_dispatch_body(req, res, DispatchTarget::site);
         if (!parsed) return;
         SiteDispatchCommand c{req.matches[1], parsed->mw, parsed->duration_s, parsed->reason, parsed->requested_by,
@@ -576,7 +598,7 @@ void RestServer::Impl::routes() {
         send_json(res, 202, j);
     });
 
-    server.Delete(R"(/dispatch/([^/]+))", [this](const httplib::Request& req, httplib::Response& res) {
+    on("DELETE", "/dispatch/{dispatch_id}", [this](const httplib::Request& req, httplib::Response& res) {
         const std::string text = req.matches[1];
         auto id = Uuid::parse(text);
         if (!id) return send_error(res, 404, "not_found", fmt::format("no dispatch '{}' (not a UUID)", text));
@@ -590,7 +612,7 @@ void RestServer::Impl::routes() {
         send_json(res, 200, j);
     });
 
-    server.Post("/stop", [this](const httplib::Request& req, httplib::Response& res) {
+    on("POST", "/stop", [this](const httplib::Request& req, httplib::Response& res) {
         auto who = parse_who(req, res, {"site"});
         if (!who) return;
         StopCommand c{"", who->reason, who->requested_by};
@@ -609,7 +631,7 @@ void RestServer::Impl::routes() {
                        {"requested_by", c.requested_by}});
     });
 
-    server.Post(R"(/assets/([^/]+(?:/[^/]+)?)/availability)", [this](const httplib::Request& req,
+    on("POST", "/assets/{id}/availability", [this](const httplib::Request& req,
                                                                      httplib::Response& res) {
         auto who = parse_who(req, res, {"available"});
         if (!who) return;
@@ -626,7 +648,7 @@ void RestServer::Impl::routes() {
         send_json(res, 200, j);
     });
 
-    server.Get("/audit", [this](const httplib::Request& req, httplib::Response& res) {
+    on("GET", "/audit", [this](const httplib::Request& req, httplib::Response& res) {
         std::size_t limit = k_default_limit;
         if (req.has_param("limit")) {
             const auto text = req.get_param_value("limit");
@@ -646,6 +668,10 @@ void RestServer::Impl::routes() {
                                {"detail", a.detail}});
         send_json(res, 200, json{{"count", out.size()}, {"rows", out}});
     });
+
+    if (next_route != rest_routes().size())
+        throw std::logic_error(fmt::format("rest: {} of rest_routes() have no handler",
+                                           rest_routes().size() - next_route));
 
     server.set_error_handler([](const httplib::Request& req, httplib::Response& res) {
         if (!res.body.empty()) return;  // a handler already answered

@@ -1,5 +1,6 @@
 #pragma once
-/// The REST API of der-hub (docs/rest.md). cpp-httplib stays in the .cpp.
+/// The REST API of der-hub (docs/openapi.yaml, routes in rest_routes.hpp).
+/// cpp-httplib stays in the .cpp.
 /// Reads come from the published Snapshot; anything that needs loop-owned
 /// state (history) is posted to the loop's Mailbox and awaited.
 

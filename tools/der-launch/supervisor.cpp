@@ -8,12 +8,14 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <sys/prctl.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
 #include <csignal>
+#include <cstdlib>
 #include <cstring>
 #include <list>
 #include <optional>
@@ -33,6 +35,14 @@ void write_all(int fd, const std::string& text) {
         if (n <= 0) return;  // our own stdout/stderr gone: keep supervising, drop the output
         done += static_cast<std::size_t>(n);
     }
+}
+
+/// systemd's JOURNAL_STREAM names our stderr (as der/util/log checks it).
+bool stderr_is_journal() {
+    const char* stream = std::getenv("JOURNAL_STREAM");
+    struct stat st {};
+    if (stream == nullptr || ::fstat(STDERR_FILENO, &st) != 0) return false;
+    return fmt::format("{}:{}", st.st_dev, st.st_ino) == stream;
 }
 
 /// One pipe from a child's stdout or stderr, read until EOF (it may outlive
@@ -55,6 +65,11 @@ struct Stream {
         buffer.append(chunk, static_cast<std::size_t>(n));
         std::string out;
         take_lines(buffer, [&](std::string_view line) {
+            // A journal priority (`<6>`, see der/util/log) stays first.
+            if (line.size() >= 3 && line[0] == '<' && line[1] >= '0' && line[1] <= '7' && line[2] == '>') {
+                out += line.substr(0, 3);
+                line.remove_prefix(3);
+            }
             out += prefix;
             out += line;
             out += '\n';
@@ -93,6 +108,9 @@ public:
     }
 
     int run() {
+        // Under journald, the agents log with priority prefixes too, which
+        // pump() keeps in front of the [site/name] prefix.
+        if (stderr_is_journal()) ::setenv("DER_LOG_PRIORITY_PREFIX", "1", 1);
         for (auto& c : m_children) spawn(c);
         std::optional<std::int64_t> kill_at;
         while (true) {

@@ -5,6 +5,9 @@
 // Under journald (JOURNAL_STREAM names our stderr) the text form drops the
 // timestamp and program (journald records both) and starts with the sd-daemon
 // priority prefix (`<6>` info, `<4>` warn, …) so `journalctl -p` filters work.
+// DER_LOG_PRIORITY_PREFIX=1 asks for the same form when stderr is a pipe to
+// a program that passes lines on to the journal (der-launch sets it for its
+// agents when its own stderr is the journal).
 #include "der/util/log.hpp"
 
 #include "der/util/time.hpp"
@@ -48,6 +51,8 @@ int syslog_priority(Level level) {
 }
 
 bool stderr_is_journal() {
+    if (const char* asked = std::getenv("DER_LOG_PRIORITY_PREFIX"); asked != nullptr && std::string_view(asked) == "1")
+        return true;
     const char* stream = std::getenv("JOURNAL_STREAM");
     if (stream == nullptr) return false;
     struct stat st {};
