@@ -340,6 +340,72 @@ struct SpooledAgent {
 
 }  // namespace
 
+TEST_CASE("records after a hole left by a full buffer move to a new epoch the hub can take", "[agent][spool]") {
+    TempDir dir;
+    SpooledAgent a(dir);
+    a.settings.buffer_records = 10;
+    a.core.emplace(a.settings, *a.adapter, a.clock, [&a](const wire::AgentMessage& m) {
+        if (!a.online) return false;
+        a.sent.push_back(m);
+        return true;
+    });
+    SpoolContents none;
+    a.spool.reset();
+    auto opened = Spool::open(options_in(dir), k_asset, none);
+    REQUIRE(opened);
+    a.spool.emplace(std::move(*opened));
+    a.core->attach_spool(*a.spool, none);
+    const Uuid first_epoch = a.core->epoch();
+
+    a.online = true;
+    a.core->on_connected();
+    wire::Welcome w;
+    w.asset = a.settings.asset;
+    w.telemetry_s = 1.0;
+    w.heartbeat_s = 30.0;
+    a.core->on_message(w);
+    a.run_for_ms(1'500);
+    a.core->on_message(wire::Tack{first_epoch, 2});
+    a.core->on_disconnected();
+    a.online = false;
+    a.run_for_ms(30'000);  // 30 records into a ring of 10: seq 3.. dropped
+    REQUIRE(a.core->ring().dropped() > 0);
+    const std::uint64_t oldest = *a.core->ring().oldest_seq();
+    const std::uint64_t newest = *a.core->ring().newest_seq();
+    REQUIRE(oldest > 3);
+
+    a.online = true;
+    a.sent.clear();
+    a.core->on_connected();
+    w.ack_seq = 2;  // the hub holds the old epoch up to 2: 3..oldest-1 are gone
+    a.core->on_message(w);
+    const Uuid second_epoch = a.core->epoch();
+    CHECK(second_epoch != first_epoch);
+    CHECK_FALSE(a.core->welcomed());
+    const auto* reg = std::get_if<wire::Register>(&a.sent.back());
+    REQUIRE(reg != nullptr);
+    CHECK(reg->epoch == second_epoch);
+    CHECK(a.sent_telemetry().empty());  // nothing the hub would refuse as a gap
+
+    a.sent.clear();
+    w.ack_seq = std::nullopt;  // the hub knows nothing of the new epoch
+    a.core->on_message(w);
+    const auto sent = a.sent_telemetry();
+    REQUIRE_FALSE(sent.empty());
+    CHECK(sent.front().seq == oldest);
+    CHECK(sent.back().seq >= newest);
+    for (const auto& t : sent) CHECK(t.epoch == second_epoch);
+
+    // The spool holds them under the new epoch too.
+    a.core.reset();
+    a.spool.reset();
+    SpoolContents back;
+    REQUIRE(Spool::open(options_in(dir), k_asset, back));
+    CHECK(*back.epoch == second_epoch);
+    REQUIRE_FALSE(back.unacked.empty());
+    CHECK(back.unacked.front().seq == oldest);
+}
+
 TEST_CASE("a restarted agent resends its spooled records under their epoch and seq", "[agent][spool]") {
     TempDir dir;
     Uuid first_epoch;

@@ -89,6 +89,26 @@ void AgentCore::attach_spool(Spool& spool, const SpoolContents& contents) {
               fmt_opt_seq(m_ring.oldest_seq()), fmt_opt_seq(m_ring.newest_seq()));
 }
 
+bool AgentCore::move_past_hole(std::uint64_t hub_seq, std::int64_t now) {
+    if (!m_ring.oldest_seq() || *m_ring.oldest_seq() <= hub_seq + 1) return false;
+    // Records after what the hub holds were dropped (buffer or spool full):
+    // the hub takes an epoch strictly in order and would refuse the rest for
+    // ever. None of them can be stored yet, so they carry on under a new
+    // epoch (same seqs), announced by a new registration.
+    const Uuid old_epoch = m_epoch;
+    m_epoch = Uuid::v7();
+    m_ring.move_to_epoch(m_epoch, now);
+    log::warn("seq {}..{} of epoch {} were dropped before the hub had them: the {} records held move to epoch {}",
+              hub_seq + 1, *m_ring.oldest_seq() - 1, old_epoch.to_string(), m_ring.size(), m_epoch.to_string());
+    if (m_spool != nullptr) {
+        spool_result(m_spool->start_epoch(m_epoch, m_last_seq), now);
+        for (std::size_t i = 0; i < m_ring.size(); ++i) spool_result(m_spool->append(m_ring.at(i)), now);
+    }
+    m_welcomed = false;
+    send_register(now);
+    return true;
+}
+
 void AgentCore::spool_result(const Result<void>& result, std::int64_t now) {
     if (result) return;
     ++m_spool_errors;
@@ -184,6 +204,10 @@ void AgentCore::run_timers() {
     // With no connection the send fails at once and costs nothing.
     if (!m_welcomed && now >= m_next_register_ms) send_register(now);
 
+    // A stall over a hole (the ring dropped records while the hub was
+    // connected but not acknowledging) needs a new epoch, not a resend.
+    if (m_welcomed && m_ring.stalled(now, 2 * m_telemetry_ms) && m_ring.acked_seq() > 0)
+        move_past_hole(m_ring.acked_seq(), now);
     if (m_welcomed && m_ring.stalled(now, 2 * m_telemetry_ms)) {
         log::info("no tack for {}: going back to seq {} ({} records in flight)",
                   format_duration(2.0 * static_cast<double>(m_telemetry_ms) / 1000.0), m_ring.acked_seq() + 1,
@@ -356,6 +380,7 @@ void AgentCore::handle(const wire::Welcome& welcome, std::int64_t now) {
     }
     m_ring.restart(welcome.ack_seq, now);
     if (m_spool != nullptr && welcome.ack_seq) spool_result(m_spool->acknowledge(*welcome.ack_seq), now);
+    if (welcome.ack_seq) move_past_hole(*welcome.ack_seq, now);
     log::info(
         "registered with hub as {} (epoch {}): hub's ack_seq {}, resending {} buffered records (seq {}..{})",
         m_settings.asset.qualified_name(), m_epoch.to_string(), fmt_opt_seq(welcome.ack_seq), m_ring.size(),

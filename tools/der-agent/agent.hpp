@@ -142,6 +142,10 @@ private:
     void send_heartbeat(std::int64_t now);
     /// Sends ring records in seq order while welcomed and the window allows.
     void pump(std::int64_t now);
+    /// When the oldest record held is past `hub_seq` + 1 (a full buffer
+    /// dropped the ones between), moves the held records to a new epoch and
+    /// registers again; true when it did.
+    bool move_past_hole(std::uint64_t hub_seq, std::int64_t now);
     /// Logs a spool failure (at most once a minute); the agent goes on in memory.
     void spool_result(const Result<void>& result, std::int64_t now);
 
