@@ -78,10 +78,10 @@ TEST_CASE("with --spool, records unacknowledged at a kill -9 of the agent reach 
                    resumed_after + 5;
         },
         20s));
+    // Each check is one query: rows keep arriving between two.
     CHECK(sql_count(db, "SELECT count(DISTINCT epoch) FROM telemetry") == 1);
-    const long long rows = sql_count(db, "SELECT count(*) FROM telemetry");
-    CHECK(sql_count(db, "SELECT count(DISTINCT (asset_id, epoch, seq)) FROM telemetry") == rows);
+    CHECK(sql_count(db, "SELECT count(*) - count(DISTINCT (asset_id, epoch, seq)) FROM telemetry") == 0);
     CHECK(sql_count(db, "SELECT min(seq) FROM telemetry") == 1);
-    CHECK(sql_count(db, "SELECT max(seq) - min(seq) + 1 FROM telemetry") == rows);
+    CHECK(sql_count(db, "SELECT max(seq) - min(seq) + 1 - count(*) FROM telemetry") == 0);
     CHECK(agent->stop() == 0);
 }
