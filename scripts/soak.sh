@@ -11,7 +11,8 @@
 #   --agents N     fleet size (default 200)
 #   --warmup-s S   samples before S seconds are not judged (default 120,
 #                  at most half the run): the hub's in-memory history
-#                  (--memory-history 300 rows per asset = 60 s) fills first
+#                  (--memory-history 120 rows per asset: 24 s of telemetry,
+#                  60 s of heartbeats at heartbeat_s 0.5) fills first
 #   --build DIR    build directory with der-hub and der-agent (default <repo>/build)
 #   --db CONNINFO  run the hub with --db (default: in-memory history)
 #   --out DIR      results directory (default <repo>/docs/soak)
@@ -68,7 +69,7 @@ agents_port=$(free_port); control_port=$(free_port); stream_port=$(free_port); h
 # The fleet: 10 assets a site.
 {
   echo "telemetry_s: 0.2"
-  echo "heartbeat_s: 2"
+  echo "heartbeat_s: 0.5"
   echo "sites:"
   for ((i = 0; i < agents; i++)); do
     if ((i % 10 == 0)); then printf '  - name: site-%03d\n    assets:\n' $((i / 10)); fi
@@ -79,7 +80,7 @@ agents_port=$(free_port); control_port=$(free_port); stream_port=$(free_port); h
 
 hub_args=(--config "$work/assets.yaml" --agents "tcp://127.0.0.1:$agents_port"
   --control "tcp://127.0.0.1:$control_port" --stream "tcp://127.0.0.1:$stream_port"
-  --http "127.0.0.1:$http_port" --memory-history 300 --log-level warn)
+  --http "127.0.0.1:$http_port" --memory-history 120 --log-level warn)
 [ -n "$db" ] && hub_args+=(--db "$db")
 "$hub_bin" "${hub_args[@]}" 2>"$work/hub.log" &
 hub_pid=$!
@@ -173,8 +174,8 @@ echo "soak: $verdict" >&2
   echo "on $(nproc) cores, Linux $(uname -r), $("$agent_bin" --version 2>/dev/null | head -1)."
   echo
   echo "- Length: **$minutes minutes** ($elapsed s of samples, one every 10 s), warm-up $warmup_s s not judged."
-  echo "- Fleet: $agents der-agent processes (sim adapter, --tick 200ms, telemetry_s 0.2, each with --spool),"
-  echo "  one der-hub ($([ -n "$db" ] && echo "with --db" || echo "in-memory history, --memory-history 300")), a 30 s dispatch to a random asset every 10 s."
+  echo "- Fleet: $agents der-agent processes (sim adapter, --tick 200ms, telemetry_s 0.2, heartbeat_s 0.5, each with --spool),"
+  echo "  one der-hub ($([ -n "$db" ] && echo "with --db" || echo "in-memory history, --memory-history 120")), a 30 s dispatch to a random asset every 10 s."
   echo "- Verdict (RSS within 5% after warm-up): **$verdict**"
   echo
   echo "| elapsed s | hub RSS KiB | agent mean RSS KiB | agent max RSS KiB | hub CPU % | all agents CPU % | online | load |"
