@@ -29,8 +29,8 @@
 #include "der/store/pg_connection.hpp"
 #include "der/util/time.hpp"
 
-#include <catch2/catch.hpp>
 #include <fmt/core.h>
+#include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
 
 #include <signal.h>
@@ -57,8 +57,12 @@ int env_int(const char* name, int fallback) {
     return std::atoi(v);
 }
 
-std::chrono::seconds fault_length() { return std::chrono::seconds(env_int("DER_CHAOS_FAULT_S", 15)); }
-int fleet_size() { return env_int("DER_CHAOS_AGENTS", 100); }
+std::chrono::seconds fault_length() {
+    return std::chrono::seconds(env_int("DER_CHAOS_FAULT_S", 15));
+}
+int fleet_size() {
+    return env_int("DER_CHAOS_AGENTS", 100);
+}
 
 std::string find_ip() {
     for (const char* p : {"/usr/sbin/ip", "/sbin/ip", "/usr/bin/ip", "/bin/ip"})
@@ -67,7 +71,9 @@ std::string find_ip() {
 }
 
 /// Runs a command, quietly; true on exit 0.
-bool run(const std::string& command) { return std::system((command + " >/dev/null 2>&1").c_str()) == 0; }
+bool run(const std::string& command) {
+    return std::system((command + " >/dev/null 2>&1").c_str()) == 0;
+}
 
 long long rss_kb(pid_t pid) {
     std::ifstream in(fmt::format("/proc/{}/status", pid));
@@ -94,14 +100,15 @@ public:
         m_ns_if = "dch" + tag + "a";
         if (m_ip.empty() || ::geteuid() != 0) return;
         const std::string ip = m_ip;
-        const bool ok = run(ip + " netns add " + m_ns) &&
-                        run(fmt::format("{} link add {} type veth peer name {}", ip, m_host_if, m_ns_if)) &&
-                        run(fmt::format("{} link set {} netns {}", ip, m_ns_if, m_ns)) &&
-                        run(fmt::format("{} addr add {}/24 dev {}", ip, k_host_addr, m_host_if)) &&
-                        run(fmt::format("{} link set {} up", ip, m_host_if)) &&
-                        run(fmt::format("{} netns exec {} {} addr add {}/24 dev {}", ip, m_ns, ip, k_ns_addr, m_ns_if)) &&
-                        run(fmt::format("{} netns exec {} {} link set {} up", ip, m_ns, ip, m_ns_if)) &&
-                        run(fmt::format("{} netns exec {} {} link set lo up", ip, m_ns, ip));
+        const bool ok =
+            run(ip + " netns add " + m_ns) &&
+            run(fmt::format("{} link add {} type veth peer name {}", ip, m_host_if, m_ns_if)) &&
+            run(fmt::format("{} link set {} netns {}", ip, m_ns_if, m_ns)) &&
+            run(fmt::format("{} addr add {}/24 dev {}", ip, k_host_addr, m_host_if)) &&
+            run(fmt::format("{} link set {} up", ip, m_host_if)) &&
+            run(fmt::format("{} netns exec {} {} addr add {}/24 dev {}", ip, m_ns, ip, k_ns_addr, m_ns_if)) &&
+            run(fmt::format("{} netns exec {} {} link set {} up", ip, m_ns, ip, m_ns_if)) &&
+            run(fmt::format("{} netns exec {} {} link set lo up", ip, m_ns, ip));
         if (ok) {
             m_netns = true;
         } else {
@@ -176,13 +183,12 @@ public:
 
     void start_hub() {
         m_hub = std::make_unique<Process>(
-            std::vector<std::string>{hub_binary(), "--config", m_dir.file("assets.yaml"), "--agents",
-                                     fmt::format("tcp://{}:{}", m_net.netns() ? "0.0.0.0" : "127.0.0.1",
-                                                 m_agents_port),
-                                     "--control", fmt::format("tcp://127.0.0.1:{}", m_control_port), "--stream",
-                                     fmt::format("tcp://127.0.0.1:{}", m_stream_port), "--http",
-                                     fmt::format("127.0.0.1:{}", m_http_port), "--db", m_db, "--log-level",
-                                     "info"},
+            std::vector<std::string>{
+                hub_binary(), "--config", m_dir.file("assets.yaml"), "--agents",
+                fmt::format("tcp://{}:{}", m_net.netns() ? "0.0.0.0" : "127.0.0.1", m_agents_port),
+                "--control", fmt::format("tcp://127.0.0.1:{}", m_control_port), "--stream",
+                fmt::format("tcp://127.0.0.1:{}", m_stream_port), "--http",
+                fmt::format("127.0.0.1:{}", m_http_port), "--db", m_db, "--log-level", "info"},
             m_dir.file(fmt::format("hub-{}.log", ++m_hub_starts)));
         const bool up = wait_until(
             [&] {
@@ -196,12 +202,13 @@ public:
     std::unique_ptr<Process> start_agent(int i) {
         std::vector<std::string> argv = m_net.prefix();
         for (const std::string& a :
-             {agent_binary(), std::string("--hub"), m_agent_hub, std::string("--config"), m_dir.file("assets.yaml"),
-              std::string("--asset"), m_names[static_cast<std::size_t>(i)], std::string("--tick"),
-              std::string("200ms"), std::string("--spool"), m_dir.file("spool"), std::string("--log-level"),
-              std::string("info")})
+             {agent_binary(), std::string("--hub"), m_agent_hub, std::string("--config"),
+              m_dir.file("assets.yaml"), std::string("--asset"), m_names[static_cast<std::size_t>(i)],
+              std::string("--tick"), std::string("200ms"), std::string("--spool"), m_dir.file("spool"),
+              std::string("--log-level"), std::string("info")})
             argv.push_back(a);
-        return std::make_unique<Process>(argv, m_dir.file(fmt::format("agent-{:03}-{}.log", i, ++m_agent_starts)));
+        return std::make_unique<Process>(argv,
+                                         m_dir.file(fmt::format("agent-{:03}-{}.log", i, ++m_agent_starts)));
     }
 
     /// Agents the hub lists online and has heard from since `since_ms`
@@ -236,20 +243,25 @@ public:
         INFO(name);
         // Records made after the fault reach the database: with seqs
         // contiguous per epoch, so did every record made during it.
-        const bool caught_up = wait_until([&] { return assets_with_rows_after(fault_end_ms + 1000) == m_size; }, 20s);
+        const bool caught_up =
+            wait_until([&] { return assets_with_rows_after(fault_end_ms + 1000) == m_size; }, 20s);
         CHECK(caught_up);
         const long long rows = sql_count(m_db, "SELECT count(*) FROM telemetry");
         // One query: rows keep arriving between two.
-        CHECK(sql_count(m_db, "SELECT count(*) - count(DISTINCT (asset_id, epoch, seq)) FROM telemetry") == 0);
+        CHECK(sql_count(m_db, "SELECT count(*) - count(DISTINCT (asset_id, epoch, seq)) FROM telemetry") ==
+              0);
         CHECK(sql_count(m_db, "SELECT count(DISTINCT asset_id) FROM telemetry") == m_size);
         // One epoch per asset: every agent, killed or not, kept its epoch.
-        CHECK(sql_count(m_db, "SELECT count(*) FROM (SELECT asset_id FROM telemetry GROUP BY asset_id "
-                              "HAVING count(DISTINCT epoch) > 1) s") == 0);
+        CHECK(sql_count(m_db,
+                        "SELECT count(*) FROM (SELECT asset_id FROM telemetry GROUP BY asset_id "
+                        "HAVING count(DISTINCT epoch) > 1) s") == 0);
         const long long broken = sql_count(
-            m_db, "SELECT count(*) FROM (SELECT asset_id, epoch, min(seq) AS lo, max(seq) AS hi, count(*) AS n "
-                  "FROM telemetry GROUP BY asset_id, epoch) e WHERE lo <> 1 OR hi - lo + 1 <> n");
+            m_db,
+            "SELECT count(*) FROM (SELECT asset_id, epoch, min(seq) AS lo, max(seq) AS hi, count(*) AS n "
+            "FROM telemetry GROUP BY asset_id, epoch) e WHERE lo <> 1 OR hi - lo + 1 <> n");
         CHECK(broken == 0);
-        std::cout << fmt::format("chaos: {}: {} rows of {} assets checked for duplicates and gaps\n", name, rows, m_size);
+        std::cout << fmt::format("chaos: {}: {} rows of {} assets checked for duplicates and gaps\n", name,
+                                 rows, m_size);
     }
 
     void report_resources(const std::string& when) const {
@@ -257,15 +269,18 @@ public:
         for (const auto& a : m_agents) agents_kb += rss_kb(a->pid());
         double load = 0.0;
         std::ifstream("/proc/loadavg") >> load;
-        std::cout << fmt::format("chaos: {}: hub RSS {} MiB, {} agents RSS {} MiB in all ({} KiB each), load {}\n",
-                                 when, rss_kb(m_hub->pid()) / 1024, m_agents.size(), agents_kb / 1024,
-                                 m_agents.empty() ? 0 : agents_kb / static_cast<long long>(m_agents.size()), load);
+        std::cout << fmt::format(
+            "chaos: {}: hub RSS {} MiB, {} agents RSS {} MiB in all ({} KiB each), load {}\n", when,
+            rss_kb(m_hub->pid()) / 1024, m_agents.size(), agents_kb / 1024,
+            m_agents.empty() ? 0 : agents_kb / static_cast<long long>(m_agents.size()), load);
     }
 
     void check_online(const std::string& name, std::int64_t fault_end_ms) const {
         INFO(name);
         const auto took = all_online_within(k_online_deadline, fault_end_ms);
-        if (took) std::cout << fmt::format("chaos: {}: all {} agents online {:.1f} s after the fault\n", name, m_size, *took);
+        if (took)
+            std::cout << fmt::format("chaos: {}: all {} agents online {:.1f} s after the fault\n", name,
+                                     m_size, *took);
         else
             std::cout << fmt::format("chaos: {}: only {} of {} agents online 10 s after the fault\n", name,
                                      online(fault_end_ms), m_size);

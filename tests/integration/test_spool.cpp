@@ -9,8 +9,8 @@
 
 #include "der/store/pg_connection.hpp"
 
-#include <catch2/catch.hpp>
 #include <fmt/core.h>
+#include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
 
 #include <signal.h>

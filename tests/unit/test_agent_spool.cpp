@@ -340,7 +340,8 @@ struct SpooledAgent {
 
 }  // namespace
 
-TEST_CASE("records after a hole left by a full buffer move to a new epoch the hub can take", "[agent][spool]") {
+TEST_CASE("records after a hole left by a full buffer move to a new epoch the hub can take",
+          "[agent][spool]") {
     TempDir dir;
     SpooledAgent a(dir);
     a.settings.buffer_records = 10;

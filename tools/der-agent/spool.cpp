@@ -35,13 +35,13 @@
 
 #include <fmt/core.h>
 
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
 #include <array>
 #include <cerrno>
 #include <cstring>
 #include <utility>
-#include <fcntl.h>
-#include <sys/file.h>
-#include <unistd.h>
 
 namespace der::agent {
 
@@ -96,7 +96,9 @@ std::string epoch_record(const Uuid& epoch, std::uint64_t last_seq, std::uint64_
     return frame('E', payload);
 }
 
-std::string errno_text() { return std::strerror(errno); }
+std::string errno_text() {
+    return std::strerror(errno);
+}
 
 Result<void> write_all(int fd, std::string_view bytes, const std::filesystem::path& path) {
     while (!bytes.empty()) {
@@ -183,7 +185,8 @@ Result<void> parse(std::string_view data, SpoolContents& out, std::deque<std::st
         } else if (kind == 'T' && out.epoch) {
             auto t = wire::decode_telemetry(payload);
             if (!t || t->epoch != *out.epoch) {
-                cut(t ? std::string("a record of another epoch") : "undecodable record: " + t.error().message);
+                cut(t ? std::string("a record of another epoch")
+                      : "undecodable record: " + t.error().message);
                 break;
             }
             const bool newer = out.unacked.empty() || t->seq > out.unacked.back().seq;
@@ -197,10 +200,12 @@ Result<void> parse(std::string_view data, SpoolContents& out, std::deque<std::st
             if (seq > out.acked_seq) out.acked_seq = seq;
             std::size_t covered = 0;
             while (covered < out.unacked.size() && out.unacked[covered].seq <= out.acked_seq) ++covered;
-            out.unacked.erase(out.unacked.begin(), out.unacked.begin() + static_cast<std::ptrdiff_t>(covered));
+            out.unacked.erase(out.unacked.begin(),
+                              out.unacked.begin() + static_cast<std::ptrdiff_t>(covered));
             framed.erase(framed.begin(), framed.begin() + static_cast<std::ptrdiff_t>(covered));
         } else {
-            cut(fmt::format("unknown record kind {:#04x} of {} bytes", static_cast<unsigned char>(kind), length));
+            cut(fmt::format("unknown record kind {:#04x} of {} bytes", static_cast<unsigned char>(kind),
+                            length));
             break;
         }
         at += k_header_bytes + length;
@@ -223,7 +228,8 @@ Result<void> fsync_dir(const std::filesystem::path& dir) {
 
 std::uint32_t crc32(std::string_view bytes, std::uint32_t crc) {
     crc = ~crc;
-    for (const char ch : bytes) crc = k_crc_table[(crc ^ static_cast<unsigned char>(ch)) & 0xffu] ^ (crc >> 8);
+    for (const char ch : bytes)
+        crc = k_crc_table[(crc ^ static_cast<unsigned char>(ch)) & 0xffu] ^ (crc >> 8);
     return ~crc;
 }
 
@@ -285,7 +291,8 @@ Result<Spool> Spool::open(const SpoolOptions& options, const Uuid& asset_id, Spo
     // One agent per spool: a second one would interleave its records.
     const std::filesystem::path lock = spool.m_path.string() + ".lock";
     spool.m_lock_fd = ::open(lock.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-    if (spool.m_lock_fd < 0) return fail(Errc::io, fmt::format("creating {}: {}", lock.string(), errno_text()));
+    if (spool.m_lock_fd < 0)
+        return fail(Errc::io, fmt::format("creating {}: {}", lock.string(), errno_text()));
     if (::flock(spool.m_lock_fd, LOCK_EX | LOCK_NB) != 0)
         return fail(Errc::unavailable,
                     fmt::format("{} is locked: another der-agent uses this spool", spool.m_path.string()));
@@ -295,7 +302,8 @@ Result<Spool> Spool::open(const SpoolOptions& options, const Uuid& asset_id, Spo
     if (!data) return std::unexpected(data.error());
     std::deque<std::string> framed;
     if (auto parsed = parse(*data, contents, framed); !parsed)
-        return fail(parsed.error().code, fmt::format("{}: {}", spool.m_path.string(), parsed.error().message));
+        return fail(parsed.error().code,
+                    fmt::format("{}: {}", spool.m_path.string(), parsed.error().message));
 
     if (contents.epoch) {
         spool.m_epoch = *contents.epoch;
@@ -311,7 +319,9 @@ Result<Spool> Spool::open(const SpoolOptions& options, const Uuid& asset_id, Spo
     return spool;
 }
 
-std::uint64_t Spool::live_bytes() const { return k_magic.size() + 41 + m_records_bytes; }
+std::uint64_t Spool::live_bytes() const {
+    return k_magic.size() + 41 + m_records_bytes;
+}
 
 Result<void> Spool::write_framed(const std::string& framed) {
     if (m_fd < 0) return fail(Errc::io, fmt::format("{}: not open", m_path.string()));
@@ -334,7 +344,8 @@ Result<void> Spool::compact() {
     const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (fd < 0) return fail(Errc::io, fmt::format("creating {}: {}", tmp.string(), errno_text()));
     auto done = write_all(fd, data, tmp);
-    if (done && ::fdatasync(fd) != 0) done = fail(Errc::io, fmt::format("fdatasync {}: {}", tmp.string(), errno_text()));
+    if (done && ::fdatasync(fd) != 0)
+        done = fail(Errc::io, fmt::format("fdatasync {}: {}", tmp.string(), errno_text()));
     ::close(fd);
     if (done && ::rename(tmp.c_str(), m_path.c_str()) != 0)
         done = fail(Errc::io, fmt::format("renaming {}: {}", tmp.string(), errno_text()));
@@ -410,7 +421,8 @@ Result<void> Spool::sync_if_due(std::int64_t now_mono_ms) {
 
 Result<void> Spool::sync() {
     if (!m_dirty || m_fd < 0) return {};
-    if (::fdatasync(m_fd) != 0) return fail(Errc::io, fmt::format("fdatasync {}: {}", m_path.string(), errno_text()));
+    if (::fdatasync(m_fd) != 0)
+        return fail(Errc::io, fmt::format("fdatasync {}: {}", m_path.string(), errno_text()));
     m_dirty = false;
     ++m_syncs;
     return {};
