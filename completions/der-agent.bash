@@ -69,6 +69,9 @@ _der_agent() {
             return ;;
         --modbus | --adapter-option)
             return ;;
+        --spool)
+            COMPREPLY=($(compgen -d -- "$cur"))
+            return ;;
         --on-hub-loss)
             COMPREPLY=($(compgen -W 'hold zero' -- "$cur"))
             return ;;
@@ -81,7 +84,7 @@ _der_agent() {
         --hub)
             COMPREPLY=($(compgen -W 'tcp://127.0.0.1:7410' -- "$cur"))
             return ;;
-        --tick | --telemetry-interval | --buffer | --hub-timeout | --capacity-mwh | --max-mw | \
+        --tick | --telemetry-interval | --buffer | --spool-max-bytes | --hub-timeout | --capacity-mwh | --max-mw | \
             --min-mw | --ramp-mw-per-s | --efficiency | --soc-min-pct | --soc-max-pct | --initial-soc-pct)
             return ;;
     esac
@@ -89,7 +92,7 @@ _der_agent() {
     if [[ $cur == -* ]]; then
         COMPREPLY=($(compgen -W '-h --help --hub --asset --config --adapter --exec --modbus
             --adapter-option --tick
-            --telemetry-interval --buffer --on-hub-loss --hub-timeout --log-level
+            --telemetry-interval --buffer --spool --spool-max-bytes --on-hub-loss --hub-timeout --log-level
             --log-format --version --capacity-mwh --max-mw --min-mw --ramp-mw-per-s
             --efficiency --soc-min-pct --soc-max-pct --initial-soc-pct' -- "$cur"))
     fi

@@ -57,6 +57,8 @@ complete -c der-agent -l adapter-option -x -d "An adapter option KEY=VALUE (repe
 complete -c der-agent -l tick -x -d 'Device tick (sim step) interval (default 1s)'
 complete -c der-agent -l telemetry-interval -x -d "Telemetry interval until the hub's welcome sets it (default 4s)"
 complete -c der-agent -l buffer -x -d 'Telemetry records kept until acknowledged (default 10000)'
+complete -c der-agent -l spool -x -a '(__fish_complete_directories)' -d 'Directory for the disk spool of unacknowledged telemetry'
+complete -c der-agent -l spool-max-bytes -x -d 'Bound of the spool file, bytes (default 67108864)'
 complete -c der-agent -l on-hub-loss -x -a 'hold zero' -d 'After --hub-timeout without the hub: hold or zero'
 complete -c der-agent -l hub-timeout -x -d 'Silence after which the hub counts as lost (default 60s)'
 complete -c der-agent -l log-level -x -a 'debug info warn error' -d 'Least severe log level shown'

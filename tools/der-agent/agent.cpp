@@ -64,6 +64,60 @@ AgentCore::AgentCore(AgentSettings settings, Adapter& adapter, const Clock& cloc
     m_adapter.set_limits(m_limits);
 }
 
+void AgentCore::attach_spool(Spool& spool, const SpoolContents& contents) {
+    m_spool = &spool;
+    const std::int64_t now = m_clock.mono_ms();
+    if (contents.cut_bytes > 0)
+        log::warn("spool {}: dropped {} bytes at its end ({}): a write the agent did not finish",
+                  spool.path().string(), contents.cut_bytes, contents.cut_reason);
+    if (!contents.epoch) {
+        spool_result(spool.start_epoch(m_epoch, m_last_seq), now);
+        return;
+    }
+    // Carry on under the earlier run's epoch: its records keep their (epoch,
+    // seq), so the hub's dedupe keeps them exactly-once, and new records
+    // follow on without a gap.
+    m_epoch = *contents.epoch;
+    m_last_seq = contents.last_seq;
+    m_ring.restart(contents.acked_seq, now);
+    for (const Telemetry& t : contents.unacked) {
+        if (m_ring.push(t) > 0 && m_ring.dropped() == 1)
+            log::warn("spool holds more records than --buffer {}: the oldest are dropped", m_ring.capacity());
+    }
+    log::info("spool {}: resuming epoch {} after seq {}; {} unacknowledged records to resend (seq {}..{})",
+              spool.path().string(), m_epoch.to_string(), m_last_seq, m_ring.size(),
+              fmt_opt_seq(m_ring.oldest_seq()), fmt_opt_seq(m_ring.newest_seq()));
+}
+
+bool AgentCore::move_past_hole(std::uint64_t hub_seq, std::int64_t now) {
+    if (!m_ring.oldest_seq() || *m_ring.oldest_seq() <= hub_seq + 1) return false;
+    // Records after what the hub holds were dropped (buffer or spool full):
+    // the hub takes an epoch strictly in order and would refuse the rest for
+    // ever. None of them can be stored yet, so they carry on under a new
+    // epoch (same seqs), announced by a new registration.
+    const Uuid old_epoch = m_epoch;
+    m_epoch = Uuid::v7();
+    m_ring.move_to_epoch(m_epoch, now);
+    log::warn("seq {}..{} of epoch {} were dropped before the hub had them: the {} records held move to epoch {}",
+              hub_seq + 1, *m_ring.oldest_seq() - 1, old_epoch.to_string(), m_ring.size(), m_epoch.to_string());
+    if (m_spool != nullptr) {
+        spool_result(m_spool->start_epoch(m_epoch, m_last_seq), now);
+        for (std::size_t i = 0; i < m_ring.size(); ++i) spool_result(m_spool->append(m_ring.at(i)), now);
+    }
+    m_welcomed = false;
+    send_register(now);
+    return true;
+}
+
+void AgentCore::spool_result(const Result<void>& result, std::int64_t now) {
+    if (result) return;
+    ++m_spool_errors;
+    if (m_spool_error_logged_ms && now - *m_spool_error_logged_ms < k_state_log_ms) return;
+    m_spool_error_logged_ms = now;
+    log::warn("spool: {} ({} errors in all); telemetry stays buffered in memory", result.error().message,
+              m_spool_errors);
+}
+
 // --- events -----------------------------------------------------------------
 
 void AgentCore::on_connected(std::string_view endpoint) {
@@ -127,6 +181,7 @@ void AgentCore::run_timers() {
 
     m_adapter.poll();
     settle_pending(now);
+    if (m_spool != nullptr) spool_result(m_spool->sync_if_due(now), now);
 
     // The dispatch ends first, so no tick or record runs past its end at its power.
     if (m_dispatch && m_dispatch->end_mono_ms && now >= *m_dispatch->end_mono_ms) {
@@ -149,6 +204,10 @@ void AgentCore::run_timers() {
     // With no connection the send fails at once and costs nothing.
     if (!m_welcomed && now >= m_next_register_ms) send_register(now);
 
+    // A stall over a hole (the ring dropped records while the hub was
+    // connected but not acknowledging) needs a new epoch, not a resend.
+    if (m_welcomed && m_ring.stalled(now, 2 * m_telemetry_ms) && m_ring.acked_seq() > 0)
+        move_past_hole(m_ring.acked_seq(), now);
     if (m_welcomed && m_ring.stalled(now, 2 * m_telemetry_ms)) {
         log::info("no tack for {}: going back to seq {} ({} records in flight)",
                   format_duration(2.0 * static_cast<double>(m_telemetry_ms) / 1000.0), m_ring.acked_seq() + 1,
@@ -311,7 +370,17 @@ void AgentCore::handle(const wire::Welcome& welcome, std::int64_t now) {
     m_welcomed = true;
     m_rejected = false;
     m_send_blocked = false;
+    if (welcome.ack_seq && *welcome.ack_seq > m_last_seq) {
+        // The hub holds more of this epoch than we ever made: the spool lost
+        // its last records (an OS crash before they were synced). Go on after
+        // the hub's, so no seq means two records.
+        log::warn("hub holds epoch {} up to seq {} but the agent made only {}: continuing after the hub's",
+                  m_epoch.to_string(), *welcome.ack_seq, m_last_seq);
+        m_last_seq = *welcome.ack_seq;
+    }
     m_ring.restart(welcome.ack_seq, now);
+    if (m_spool != nullptr && welcome.ack_seq) spool_result(m_spool->acknowledge(*welcome.ack_seq), now);
+    if (welcome.ack_seq) move_past_hole(*welcome.ack_seq, now);
     log::info(
         "registered with hub as {} (epoch {}): hub's ack_seq {}, resending {} buffered records (seq {}..{})",
         m_settings.asset.qualified_name(), m_epoch.to_string(), fmt_opt_seq(welcome.ack_seq), m_ring.size(),
@@ -350,7 +419,10 @@ void AgentCore::handle(const wire::Tack& tack, std::int64_t now) {
         log::debug("tack for another epoch {} ignored", tack.epoch.to_string());
         return;
     }
-    if (m_ring.acknowledge(tack.seq, now)) pump(now);
+    if (m_ring.acknowledge(tack.seq, now)) {
+        if (m_spool != nullptr) spool_result(m_spool->acknowledge(tack.seq), now);
+        pump(now);
+    }
 }
 
 void AgentCore::handle(const Setpoint& setpoint, std::int64_t now) {
@@ -504,6 +576,8 @@ void AgentCore::produce_telemetry(std::int64_t now) {
     t.min_mw = device.limits.min_mw;
     t.status = device.status;
     t.dispatch_id = dispatch_id();
+    // On disk before it can reach the hub: whatever the hub holds, the spool has.
+    if (m_spool != nullptr) spool_result(m_spool->append(t), now);
     if (m_ring.push(std::move(t)) > 0) {
         // One warning a minute at most, with the running count.
         if (!m_drop_logged_ms || now - *m_drop_logged_ms >= k_state_log_ms) {

@@ -9,6 +9,7 @@
 /// (Clock::now_ms) only stamps records. Single-threaded: one loop owns it.
 
 #include "adapter.hpp"
+#include "spool.hpp"
 #include "telemetry_ring.hpp"
 
 #include "der/model.hpp"
@@ -37,6 +38,8 @@ struct AgentSettings {
     std::size_t buffer_records = 10'000;
     HubLoss on_hub_loss = HubLoss::hold;
     double hub_timeout_s = 60.0;
+    /// --spool: keep unacknowledged telemetry on disk too (nil = memory only).
+    std::optional<SpoolOptions> spool;
 };
 
 /// Sends one message without blocking. false = not sent (no connected peer,
@@ -54,6 +57,12 @@ public:
 
     /// `adapter` and `clock` must outlive the core.
     AgentCore(AgentSettings settings, Adapter& adapter, const Clock& clock, SendFn send);
+
+    /// Keeps telemetry in `spool` too (must outlive the core); call before
+    /// the first event. With `contents` of an earlier run the core carries on
+    /// under that run's epoch and seq and resends its unacknowledged records;
+    /// without, it writes its own epoch to the spool.
+    void attach_spool(Spool& spool, const SpoolContents& contents);
 
     // --- events ---------------------------------------------------------
     /// The connection to the hub is up (handshake done): register.
@@ -76,6 +85,7 @@ public:
     [[nodiscard]] bool hub_lost() const { return m_hub_lost; }
     [[nodiscard]] bool has_state() const { return m_have_state; }
     [[nodiscard]] const TelemetryRing& ring() const { return m_ring; }
+    [[nodiscard]] const Spool* spool() const { return m_spool; }
     [[nodiscard]] std::uint64_t last_seq() const { return m_last_seq; }
     [[nodiscard]] const Uuid& epoch() const { return m_epoch; }
     [[nodiscard]] const Uuid& instance_id() const { return m_instance_id; }
@@ -132,6 +142,12 @@ private:
     void send_heartbeat(std::int64_t now);
     /// Sends ring records in seq order while welcomed and the window allows.
     void pump(std::int64_t now);
+    /// When the oldest record held is past `hub_seq` + 1 (a full buffer
+    /// dropped the ones between), moves the held records to a new epoch and
+    /// registers again; true when it did.
+    bool move_past_hole(std::uint64_t hub_seq, std::int64_t now);
+    /// Logs a spool failure (at most once a minute); the agent goes on in memory.
+    void spool_result(const Result<void>& result, std::int64_t now);
 
     AgentSettings m_settings;
     Adapter& m_adapter;
@@ -142,6 +158,9 @@ private:
     Uuid m_epoch;
     std::uint64_t m_last_seq = 0;
     TelemetryRing m_ring;
+    Spool* m_spool = nullptr;
+    std::uint64_t m_spool_errors = 0;
+    std::optional<std::int64_t> m_spool_error_logged_ms;
     BessLimits m_limits;  ///< in force: local, or the stricter of local and the hub's
     Uuid m_site_id;
 

@@ -162,6 +162,14 @@ Result<void> run_agent(const AgentSettings& settings, Adapter& adapter, const st
     SystemClock clock;
     AgentCore core(settings, adapter, clock,
                    [&dealer](const wire::AgentMessage& message) { return send_frames(dealer, message); });
+    std::optional<Spool> spool;
+    if (settings.spool) {
+        SpoolContents contents;
+        auto opened = Spool::open(*settings.spool, settings.asset.id, contents);
+        if (!opened) return std::unexpected(opened.error());
+        spool.emplace(std::move(*opened));
+        core.attach_spool(*spool, contents);
+    }
     log::info("agent for {} ({}) started: hub {}, adapter {}, instance {}, epoch {}",
               settings.asset.qualified_name(), settings.asset.id.to_string(), hub_endpoint, adapter.kind(),
               core.instance_id().to_string(), core.epoch().to_string());
@@ -189,11 +197,17 @@ Result<void> run_agent(const AgentSettings& settings, Adapter& adapter, const st
         }
     }
 
-    if (core.ring().empty())
+    if (core.ring().empty()) {
         log::info("stopping: every telemetry record acknowledged (last seq {})", core.last_seq());
-    else
+    } else if (spool) {
+        const auto synced = spool->sync();
+        log::info("stopping: {} telemetry records unacknowledged (seq {}..{}) are kept in the spool{}",
+                  core.ring().size(), *core.ring().oldest_seq(), *core.ring().newest_seq(),
+                  synced ? std::string() : "; its last sync failed: " + synced.error().message);
+    } else {
         log::info("stopping: {} telemetry records unacknowledged (seq {}..{}) are dropped",
                   core.ring().size(), *core.ring().oldest_seq(), *core.ring().newest_seq());
+    }
     zmq_socket_monitor(dealer.handle(), nullptr, 0);
     adapter.stop();
     return {};

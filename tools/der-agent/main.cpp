@@ -44,6 +44,8 @@ struct Options {
     std::size_t buffer = 10'000;
     std::string on_hub_loss = "hold";
     std::string hub_timeout = "60s";
+    std::string spool;  ///< empty = memory only
+    std::uint64_t spool_max_bytes = der::agent::SpoolOptions::k_default_max_bytes;
 };
 
 /// A CLI11 check for durations as der::parse_duration reads them, > 0.
@@ -131,6 +133,13 @@ void make_app(CLI::App& app, Options& o) {
         ->check(positive_duration());
     app.add_option("--buffer", o.buffer, "Telemetry records kept until the hub acknowledges them")
         ->check(CLI::Range(std::size_t{1}, std::size_t{100'000'000}))
+        ->capture_default_str();
+    auto* spool = app.add_option("--spool", o.spool,
+                                 "Directory for the disk spool of unacknowledged telemetry (survives a "
+                                 "restart; default: memory only)");
+    app.add_option("--spool-max-bytes", o.spool_max_bytes, "Bound of the spool file, bytes")
+        ->check(CLI::Range(der::agent::SpoolOptions::k_min_max_bytes, std::uint64_t{1} << 40))
+        ->needs(spool)
         ->capture_default_str();
     app.add_option("--on-hub-loss", o.on_hub_loss,
                    "After --hub-timeout without the hub: hold or zero the setpoint")
@@ -230,6 +239,11 @@ int run(CLI::App& app, const Options& o) {
     settings.buffer_records = o.buffer;
     settings.on_hub_loss = o.on_hub_loss == "zero" ? der::agent::HubLoss::zero : der::agent::HubLoss::hold;
     settings.hub_timeout_s = seconds_of(o.hub_timeout);
+    if (!o.spool.empty()) {
+        settings.spool.emplace();
+        settings.spool->dir = o.spool;
+        settings.spool->max_bytes = o.spool_max_bytes;
+    }
 
     der::adapters::AdapterEnv env;
     env.initial_soc_pct = settings.asset.initial_soc_pct;

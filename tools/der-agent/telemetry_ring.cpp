@@ -42,6 +42,12 @@ void TelemetryRing::restart(std::optional<std::uint64_t> ack_seq, std::int64_t n
     rewind(now_mono_ms);
 }
 
+void TelemetryRing::move_to_epoch(const Uuid& epoch, std::int64_t now_mono_ms) {
+    for (Telemetry& t : m_records) t.epoch = epoch;
+    m_acked_seq = 0;
+    rewind(now_mono_ms);
+}
+
 void TelemetryRing::rewind(std::int64_t now_mono_ms) {
     m_sent = 0;
     m_progress_mono_ms = now_mono_ms;

@@ -44,6 +44,10 @@ public:
     /// and sends everything else again.
     void restart(std::optional<std::uint64_t> ack_seq, std::int64_t now_mono_ms);
 
+    /// Moves every held record to `epoch` (their seqs stay), nothing sent:
+    /// for records the hub cannot have stored (AgentCore's hole rule).
+    void move_to_epoch(const Uuid& epoch, std::int64_t now_mono_ms);
+
     /// Go back N: nothing counts as sent any more; sending starts again at
     /// the oldest record held.
     void rewind(std::int64_t now_mono_ms);
@@ -70,6 +74,8 @@ public:
     /// Records dropped unsent-or-unacknowledged because the ring was full.
     [[nodiscard]] std::uint64_t dropped() const { return m_dropped; }
     [[nodiscard]] std::optional<std::uint64_t> oldest_seq() const;
+    /// The i-th record held, oldest first (i < size()).
+    [[nodiscard]] const Telemetry& at(std::size_t i) const { return m_records.at(i); }
     [[nodiscard]] std::optional<std::uint64_t> newest_seq() const;
 
 private:
