@@ -13,12 +13,13 @@ gen_assets() {
   }' >"$file"
 }
 
-# free_port: a TCP port nobody listens on (ss), from a random start.
+# free_port: a TCP port no socket uses (ss), below the ephemeral range (the
+# load generators open thousands of outgoing connections there).
 free_port() {
   local p
   for _ in $(seq 1 200); do
-    p=$((20000 + RANDOM % 30000))
-    if ! ss -Htln "sport = :$p" 2>/dev/null | grep -q .; then echo "$p"; return 0; fi
+    p=$((12000 + RANDOM % 20000))
+    if ! ss -Htan "( sport = :$p or dport = :$p )" 2>/dev/null | grep -q .; then echo "$p"; return 0; fi
   done
   return 1
 }
