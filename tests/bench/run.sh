@@ -58,8 +58,9 @@ fi
 # --- build ---------------------------------------------------------------------
 export CCACHE_DIR=${CCACHE_DIR:-$HOME/.cache/ccache} CCACHE_BASEDIR=${CCACHE_BASEDIR:-$repo}
 say "build ($build, RelWithDebInfo)"
-cmake -S "$repo" -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DDER_BUILD_BENCH=ON >"$build.configure.log" 2>&1 \
-  || { cat "$build.configure.log"; exit 1; }
+mkdir -p "$build"
+cmake -S "$repo" -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DDER_BUILD_BENCH=ON >"$build/bench-configure.log" 2>&1 \
+  || { cat "$build/bench-configure.log"; exit 1; }
 cmake --build "$build" -j "$(nproc)" --target der-hub der-agent der-launch der_bench >&2
 hub=$build/daemon/der-hub/der-hub
 agent=$build/tools/der-agent/der-agent
