@@ -65,7 +65,7 @@ fuzz() {
   if printf '#include <expected>\nstd::expected<int, int> e;\n' \
       | clang++-14 -std=c++2b -fsyntax-only -x c++ - 2>/dev/null; then cc=clang-14 cxx=clang++-14; fi
   say "[fuzz] configure ($cxx)"
-  CC=$cc CXX=$cxx cmake -S "$repo" -B "$dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DDER_FUZZ=ON \
+  CC=$cc CXX=$cxx cmake -S "$repo" -B "$dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DDER_FUZZ=ON -DDER_BUILD_BENCH=OFF \
     >"$dir.configure.log" 2>&1 || { cat "$dir.configure.log"; failed+=("fuzz: configure"); return; }
   say "[fuzz] build"
   if ! cmake --build "$dir" -j "$jobs" --target der_fuzz; then failed+=("fuzz: build"); return; fi
@@ -80,12 +80,12 @@ timed normal
 if [ $quick -eq 0 ]; then
   export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}
   export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
-  build_and_test asan 'unit|sanitize' -DDER_SANITIZE=address
+  build_and_test asan 'unit|sanitize' -DDER_SANITIZE=address -DDER_BUILD_BENCH=OFF
   timed asan
   fuzz
   timed fuzz
   export TSAN_OPTIONS=${TSAN_OPTIONS:-halt_on_error=1 second_deadlock_stack=1 suppressions=$repo/tests/tsan.supp}
-  build_and_test tsan 'unit|sanitize' -DDER_SANITIZE=thread
+  build_and_test tsan 'unit|sanitize' -DDER_SANITIZE=thread -DDER_BUILD_BENCH=OFF
   timed tsan
 fi
 say "time per phase: ${timings[*]} (total ${SECONDS}s)"
