@@ -54,6 +54,10 @@ _der_dispatch() {
     fi
 
     case $prev in
+        --token-file)
+            compopt -o filenames 2>/dev/null
+            COMPREPLY=($(compgen -f -- "$cur"))
+            return ;;
         -h | --help | --version)
             return ;;
         --log-level)
@@ -84,7 +88,7 @@ _der_dispatch() {
         if [[ -n $dashdash ]]; then ((npos++)); continue; fi
         case ${words[i]} in
             --) dashdash=1 ;;
-            --for | --timeout | --reason | --requested-by | --control | --log-level | --log-format) ((i++)) ;;
+            --for | --timeout | --reason | --requested-by | --control | --log-level | --log-format | --token-file) ((i++)) ;;
             -?*) [[ ${words[i]} =~ ^-[0-9.] ]] && ((npos++)) ;;
             *) ((npos++)) ;;
         esac
@@ -92,7 +96,7 @@ _der_dispatch() {
 
     if [[ $cur == -* && -z $dashdash && $cur != -[0-9.]* ]]; then
         COMPREPLY=($(compgen -W '-h --help --for --wait --timeout --reason --requested-by
-            --control --log-level --log-format --version' -- "$cur"))
+            --control --log-level --log-format --token-file --version' -- "$cur"))
     elif ((npos == 0)); then
         COMPREPLY=($(compgen -W "$(_der_dispatch_assets_of "$(_der_dispatch_config)")" -- "$cur"))
     fi

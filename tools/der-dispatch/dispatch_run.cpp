@@ -43,7 +43,9 @@ bool succeeded(DispatchState state, Wait wait) {
 class Runner {
 public:
     Runner(const RunSettings& settings, const std::atomic<bool>& stop)
-        : m_settings(settings), m_stop(stop), m_client(settings.control, &stop) {}
+        : m_settings(settings), m_stop(stop), m_client(settings.control, &stop) {
+        m_client.set_token(settings.token);
+    }
 
     int run(const std::vector<cli::ScheduledDispatch>& dispatches) {
         std::size_t next = 0;

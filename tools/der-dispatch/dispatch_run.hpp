@@ -23,6 +23,7 @@ struct RunSettings {
     std::int64_t timeout_ms = 10'000;  ///< per dispatch, from sending to its final reply
     std::string requested_by;
     LineNumbers line_numbers = LineNumbers::no;
+    std::string token;  ///< --token-file: sent with every request
 };
 
 /// Runs the dispatches; returns the exit status: 0 when every one was
