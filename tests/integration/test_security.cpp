@@ -13,6 +13,7 @@
 #include <zmq_addon.hpp>
 
 #include <csignal>
+#include <filesystem>
 #include <thread>
 
 using namespace der::test;
@@ -343,4 +344,25 @@ TEST_CASE("with --api-token-reads reads need the token too, but not GET /health"
     REQUIRE(r);
     CHECK((*r)->status == 200);
     CHECK(json::parse((*r)->body)["transport"] == "plaintext");
+}
+
+TEST_CASE("der-launch gives each agent its own secret key from --curve-key-dir", "[security]") {
+    CurveFleet f;
+    const int port = f.hub.http_port();
+    // The layout der-launch expects: DIR/SITE/ASSET.secret.
+    const std::string keys = f.dir.file("keys");
+    std::filesystem::create_directories(keys + "/site-a");
+    std::filesystem::copy_file(f.a1.secret_file, keys + "/site-a/a1.secret");
+    const std::vector<std::string> argv = {DER_LAUNCH_BIN, f.hub.config_path(), "--agent", agent_binary(),
+                                           "--hub", f.hub.agents_endpoint(), "--curve-server-key",
+                                           f.hub_key.public_file, "--curve-key-dir", keys};
+    auto missing = run_capture(argv, {}, 15000ms);  // site-a/a2 has no key file yet
+    INFO(missing.err);
+    CHECK(missing.status == 66);
+    CHECK(missing.err.find("site-a/a2.secret") != std::string::npos);
+
+    std::filesystem::copy_file(f.a2.secret_file, keys + "/site-a/a2.secret");
+    Process launch(argv, f.dir.file("launch.log"));
+    CHECK(wait_until([&] { return has_telemetry(port, "site-a/a1") && has_telemetry(port, "site-a/a2"); }, 10000ms));
+    CHECK(launch.stop() == 0);
 }
