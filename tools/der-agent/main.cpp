@@ -148,7 +148,7 @@ void make_app(CLI::App& app, Options& o) {
         ->group(security);
     app.add_option("--curve-secret-file", o.curve_secret_file,
                    "This agent's CURVE secret key file (der-hub keygen); its public key goes in assets.yaml")
-        ->envname("DER_CURVE_SECRET_FILE")
+        ->envname("DER_AGENT_CURVE_SECRET_FILE")
         ->group(security);
     der::cli::add_common_flags(app, o.log, k_program);
 }
