@@ -169,6 +169,11 @@ TEST_CASE("a CURVE hub admits an agent by its key and refuses an unknown key and
     REQUIRE(wait_until([&] { return plain->log().find("handshake with") != std::string::npos; }, 10000ms));
     CHECK_FALSE(has_telemetry(port, "site-a/a2"));
     CHECK(has_telemetry(port, "site-a/a1"));
+
+    // The NULL sockets beside it (control, stream) are not the ZAP handler's business.
+    const auto r = run_capture({k_dispatch, "--control", f.hub.control_endpoint(), "site-a/a1", "0.5"}, {}, 15000ms);
+    INFO(r.out << r.err);
+    CHECK(r.status == 0);
 }
 
 TEST_CASE("an agent holding asset A's key cannot register as or send telemetry for asset B", "[security]") {
