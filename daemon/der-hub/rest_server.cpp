@@ -4,7 +4,7 @@
 // - cpp-httplib with the settings real use needs (DESIGN.md "Known costs"):
 //   TCP_NODELAY, long keep-alive, a worker pool, a 1 MiB body limit.
 // - Every response is JSON; every error is {"error":{"code","message"}}
-//   with 400 (bad query or body), 404 (unknown asset or route), 413 (body
+//   with 400 (bad query or body), 401 (no or wrong API token), 404 (unknown asset or route), 413 (body
 //   too large), 503 (starting, or the event loop is not answering).
 // - Latest values come from the Snapshot without touching the loop; history
 //   is read by a closure posted to the loop, awaited for at most 5 s.
