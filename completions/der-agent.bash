@@ -44,6 +44,10 @@ _der_agent() {
     fi
 
     case $prev in
+        --curve-server-key | --curve-secret-file)
+            compopt -o filenames 2>/dev/null
+            COMPREPLY=($(compgen -f -- "$cur"))
+            return ;;
         -h | --help | --version)
             return ;;
         --config)
@@ -93,7 +97,7 @@ _der_agent() {
         COMPREPLY=($(compgen -W '-h --help --hub --asset --config --adapter --exec --modbus
             --adapter-option --tick
             --telemetry-interval --buffer --spool --spool-max-bytes --on-hub-loss --hub-timeout --log-level
-            --log-format --version --capacity-mwh --max-mw --min-mw --ramp-mw-per-s
+            --log-format --curve-server-key --curve-secret-file --version --capacity-mwh --max-mw --min-mw --ramp-mw-per-s
             --efficiency --soc-min-pct --soc-max-pct --initial-soc-pct' -- "$cur"))
     fi
 } &&

@@ -63,6 +63,8 @@ complete -c der-agent -l on-hub-loss -x -a 'hold zero' -d 'After --hub-timeout w
 complete -c der-agent -l hub-timeout -x -d 'Silence after which the hub counts as lost (default 60s)'
 complete -c der-agent -l log-level -x -a 'debug info warn error' -d 'Least severe log level shown'
 complete -c der-agent -l log-format -x -a 'text json' -d 'Log line format on stderr'
+complete -c der-agent -l curve-server-key -r -F -d "The hub's CURVE public key, or a file holding it"
+complete -c der-agent -l curve-secret-file -r -F -d "This agent's CURVE secret key file"
 complete -c der-agent -n __der_agent_no_config -l capacity-mwh -x -d 'Usable energy when full, MWh'
 complete -c der-agent -n __der_agent_no_config -l max-mw -x -d 'Discharge limit, MW >= 0'
 complete -c der-agent -n __der_agent_no_config -l min-mw -x -d 'Charge limit, MW <= 0'

@@ -54,6 +54,10 @@ _der_dispatch() {
     fi
 
     case $prev in
+        --token-file)
+            compopt -o filenames 2>/dev/null
+            COMPREPLY=($(compgen -f -- "$cur"))
+            return ;;
         -h | --help | --version)
             return ;;
         --log-level)
@@ -90,7 +94,7 @@ _der_dispatch() {
         if [[ -n $dashdash ]]; then ((npos++)); continue; fi
         case ${words[i]} in
             --) dashdash=1 ;;
-            --for | --timeout | --reason | --requested-by | --control | --log-level | --log-format | --site | --at | --cancel) ((i++)) ;;
+            --for | --timeout | --reason | --requested-by | --control | --log-level | --log-format | --site | --at | --cancel | --token-file) ((i++)) ;;
             --stop) return ;;
             -?*) [[ ${words[i]} =~ ^-[0-9.] ]] && ((npos++)) ;;
             *) ((npos++)) ;;
@@ -100,7 +104,7 @@ _der_dispatch() {
     if [[ $cur == -* && -z $dashdash && $cur != -[0-9.]* ]]; then
         COMPREPLY=($(compgen -W '-h --help --for --wait --timeout --reason --requested-by
             --site --at --hub-schedule --cancel --stop
-            --control --log-level --log-format --version' -- "$cur"))
+            --control --log-level --log-format --token-file --version' -- "$cur"))
     elif ((npos == 0)) && [[ " ${words[*]} " != *" --site "* && " ${words[*]} " != *" --cancel "* ]]; then
         COMPREPLY=($(compgen -W "$(_der_dispatch_assets_of "$(_der_dispatch_config)")" -- "$cur"))
     fi

@@ -65,7 +65,7 @@ function __der_positionals
 end
 
 function __der_dispatch_positional
-    test (__der_positionals --for --timeout --reason --requested-by --control --log-level --log-format --site --at --cancel) -eq $argv[1]
+    test (__der_positionals --for --timeout --reason --requested-by --control --log-level --log-format --site --at --cancel --token-file) -eq $argv[1]
 end
 
 function __der_dispatch_sites
@@ -89,3 +89,4 @@ complete -c der-dispatch -l stop -d 'Every asset (of --site) to 0 MW, open dispa
 complete -c der-dispatch -l control -x -a 'tcp://127.0.0.1:7411' -d "The hub's control endpoint"
 complete -c der-dispatch -l log-level -x -a 'debug info warn error' -d 'Least severe log level shown'
 complete -c der-dispatch -l log-format -x -a 'text json' -d 'Log line format on stderr'
+complete -c der-dispatch -l token-file -r -F -d "File holding the hub API token (DER_TOKEN_FILE)"

@@ -54,6 +54,10 @@ _der_history() {
     fi
 
     case $prev in
+        --token-file)
+            compopt -o filenames 2>/dev/null
+            COMPREPLY=($(compgen -f -- "$cur"))
+            return ;;
         -h | --help | --version)
             return ;;
         --since)
@@ -85,7 +89,7 @@ _der_history() {
     local i npos=0
     for ((i = 1; i < cword; i++)); do
         case ${words[i]} in
-            --since | --until | --every | --limit | --format | --control | --timeout | --log-level | --log-format) ((i++)) ;;
+            --since | --until | --every | --limit | --format | --control | --timeout | --log-level | --log-format | --token-file) ((i++)) ;;
             -*) ;;
             *) ((npos++)) ;;
         esac
@@ -93,7 +97,7 @@ _der_history() {
 
     if [[ $cur == -* ]]; then
         COMPREPLY=($(compgen -W '-h --help --since --until --every --limit --format
-            --control --timeout --log-level --log-format --version' -- "$cur"))
+            --control --timeout --log-level --log-format --token-file --version' -- "$cur"))
     elif ((npos == 0)); then
         COMPREPLY=($(compgen -W 'telemetry dispatch heartbeat' -- "$cur"))
     elif ((npos == 1)); then

@@ -65,7 +65,7 @@ function __der_positionals
 end
 
 function __der_history_positional
-    test (__der_positionals --since --until --every --limit --format --control --timeout --log-level --log-format) -eq $argv[1]
+    test (__der_positionals --since --until --every --limit --format --control --timeout --log-level --log-format --token-file) -eq $argv[1]
 end
 
 complete -c der-history -f
@@ -82,3 +82,4 @@ complete -c der-history -l control -x -a 'tcp://127.0.0.1:7411' -d "The hub's co
 complete -c der-history -l timeout -x -d 'How long to wait for the first reply, and between chunks (default 10)'
 complete -c der-history -l log-level -x -a 'debug info warn error' -d 'Least severe log level shown'
 complete -c der-history -l log-format -x -a 'text json' -d 'Log line format on stderr'
+complete -c der-history -l token-file -r -F -d "File holding the hub API token (DER_TOKEN_FILE)"

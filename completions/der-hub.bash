@@ -36,14 +36,31 @@ _der_hub() {
         --http)
             COMPREPLY=($(compgen -W '127.0.0.1:7480 off' -- "$cur"))
             return ;;
+        --curve-secret-file | --api-token-file | --out-dir | --public | --secret)
+            compopt -o filenames 2>/dev/null
+            COMPREPLY=($(compgen -f -- "$cur"))
+            return ;;
+        --name)
+            return ;;
         --memory-history | --memory-history-age | --pending-ttl | --ack-timeout | --http-threads | --db)
             return ;;
     esac
 
+    # `der-hub keygen [--out-dir DIR [--name NAME] | --public FILE --secret FILE] [--force]`
+    local w
+    for w in "${COMP_WORDS[@]}"; do
+        if [[ $w == keygen ]]; then
+            [[ $cur == -* ]] && COMPREPLY=($(compgen -W '-h --help --out-dir --name --public --secret --force' -- "$cur"))
+            return
+        fi
+    done
     if [[ $cur == -* ]]; then
         COMPREPLY=($(compgen -W '-h --help -c --config --agents --control --stream --http
             --memory-history --memory-history-age --pending-ttl --ack-timeout
-            --http-threads --db --show-config --log-level --log-format --version' -- "$cur"))
+            --http-threads --db --curve-secret-file --api-token-file --api-token-reads
+            --show-config --log-level --log-format --version' -- "$cur"))
+    else
+        COMPREPLY=($(compgen -W 'keygen' -- "$cur"))
     fi
 } &&
     complete -F _der_hub der-hub

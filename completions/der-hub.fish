@@ -18,3 +18,12 @@ complete -c der-hub -l db -x -d 'PostgreSQL connection (URI or key=value) for hi
 complete -c der-hub -l show-config -d 'Print each effective setting and where it came from, then exit'
 complete -c der-hub -l log-level -x -a 'debug info warn error' -d 'Least severe log level shown'
 complete -c der-hub -l log-format -x -a 'text json' -d 'Log line format on stderr'
+complete -c der-hub -n 'not __fish_seen_subcommand_from keygen' -l curve-secret-file -r -F -d "The hub's CURVE secret key file (der-hub keygen)"
+complete -c der-hub -n 'not __fish_seen_subcommand_from keygen' -l api-token-file -r -F -d 'File holding the API token REST writes and control requests need'
+complete -c der-hub -n 'not __fish_seen_subcommand_from keygen' -l api-token-reads -d 'REST reads need the token too (GET /health excepted)'
+complete -c der-hub -n 'not __fish_seen_subcommand_from keygen' -a keygen -d 'Write a CURVE keypair (Z85), then exit'
+complete -c der-hub -n '__fish_seen_subcommand_from keygen' -l out-dir -x -a '(__fish_complete_directories)' -d 'Write DIR/NAME.secret and DIR/NAME.public'
+complete -c der-hub -n '__fish_seen_subcommand_from keygen' -l name -x -d 'File name stem with --out-dir (default hub)'
+complete -c der-hub -n '__fish_seen_subcommand_from keygen' -l public -r -F -d 'The public key file'
+complete -c der-hub -n '__fish_seen_subcommand_from keygen' -l secret -r -F -d 'The secret key file (mode 0600)'
+complete -c der-hub -n '__fish_seen_subcommand_from keygen' -l force -d 'Overwrite existing key files'

@@ -58,13 +58,17 @@ _der_launch() {
     for ((i = 1; i < ${#words[@]}; i++)); do
         ((i == cword)) && continue
         case ${words[i]} in
-            --only | --hub | --agent | --agent-bin | --backoff-max | --log-level | --log-format) ((i++)) ;;
+            --only | --hub | --agent | --agent-bin | --backoff-max | --log-level | --log-format | --curve-server-key | --curve-key-dir) ((i++)) ;;
             -*) ;;
             *) [[ -z $fleet ]] && fleet=${words[i]} ;;
         esac
     done
 
     case $prev in
+        --curve-server-key | --curve-key-dir)
+            compopt -o filenames 2>/dev/null
+            COMPREPLY=($(compgen -f -- "$cur"))
+            return ;;
         -h | --help | --version)
             return ;;
         --only)
@@ -92,7 +96,7 @@ _der_launch() {
 
     if [[ $cur == -* ]]; then
         COMPREPLY=($(compgen -W '-h --help --only --hub --agent --agent-bin --backoff-max
-            --log-level --log-format --version' -- "$cur"))
+            --log-level --log-format --curve-server-key --curve-key-dir --version' -- "$cur"))
     elif [[ -z $fleet ]]; then
         compopt -o filenames 2>/dev/null
         COMPREPLY=($(compgen -f -X '!*.@(yaml|yml|YAML|YML)' -- "$cur") $(compgen -d -- "$cur"))

@@ -64,7 +64,7 @@ function __der_positionals
     echo $n
 end
 
-set -g __der_launch_value_flags --only --hub --agent --agent-bin --backoff-max --log-level --log-format
+set -g __der_launch_value_flags --only --hub --agent --agent-bin --backoff-max --log-level --log-format --curve-server-key --curve-key-dir
 
 # Names of the ASSETS.yaml on the command line, else $DER_CONFIG, else ./assets.yaml.
 function __der_launch_assets
@@ -103,3 +103,5 @@ complete -c der-launch -l agent -l agent-bin -r -a '(__fish_complete_command)' -
 complete -c der-launch -l backoff-max -x -a '10s 30s 1m 5m' -d 'Longest wait before restarting a child (default 30s)'
 complete -c der-launch -l log-level -x -a 'debug info warn error' -d 'Least severe log level shown'
 complete -c der-launch -l log-format -x -a 'text json' -d 'Log line format on stderr'
+complete -c der-launch -l curve-server-key -r -F -d "The hub's CURVE public key, or a file holding it"
+complete -c der-launch -l curve-key-dir -x -a '(__fish_complete_directories)' -d "Directory of the agents' secret keys (DIR/SITE/ASSET.secret)"

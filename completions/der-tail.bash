@@ -54,6 +54,10 @@ _der_tail() {
     fi
 
     case $prev in
+        --token-file)
+            compopt -o filenames 2>/dev/null
+            COMPREPLY=($(compgen -f -- "$cur"))
+            return ;;
         -h | --help | --version)
             return ;;
         --asset)
@@ -83,7 +87,7 @@ _der_tail() {
 
     if [[ $cur == -* ]]; then
         COMPREPLY=($(compgen -W '-h --help --asset --site --events --format -n --count
-            --snapshot --stream --control --timeout --log-level --log-format --version' -- "$cur"))
+            --snapshot --stream --control --timeout --log-level --log-format --token-file --version' -- "$cur"))
     fi
 } &&
     complete -F _der_tail der-tail

@@ -82,3 +82,4 @@ complete -c der-tail -l control -x -a 'tcp://127.0.0.1:7411' -d "The hub's contr
 complete -c der-tail -l timeout -x -d "How long to wait for the control socket's answers (default 5)"
 complete -c der-tail -l log-level -x -a 'debug info warn error' -d 'Least severe log level shown'
 complete -c der-tail -l log-format -x -a 'text json' -d 'Log line format on stderr'
+complete -c der-tail -l token-file -r -F -d "File holding the hub API token (DER_TOKEN_FILE)"

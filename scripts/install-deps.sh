@@ -8,7 +8,8 @@ packages=(build-essential cmake pkg-config ccache git
   libzmq3-dev cppzmq-dev libmsgpack-cxx-dev libcpp-httplib-dev libcli11-dev
   libyaml-cpp-dev libpq-dev nlohmann-json3-dev catch2 libfmt-dev libsystemd-dev
   libmodbus-dev postgresql jq curl procps iproute2 prometheus groff clang-14 libclang-rt-14-dev
-  systemd zsh fish dpkg-dev file)
+  systemd zsh fish dpkg-dev file
+  tshark)  # tshark: the CURVE capture test (tests/integration/test_security.cpp)
 
 missing=()
 for p in "${packages[@]}"; do

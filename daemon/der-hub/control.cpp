@@ -15,7 +15,12 @@
 //   then `history.end`, so neither side holds a large range in one message.
 //   With `every`, telemetry is aggregated into buckets aligned to the Unix
 //   epoch (like PostgreSQL's date_bin with origin 1970-01-01).
+// - With --api-token-file every request must carry the token (compared in
+//   constant time) or is answered `error` code `unauthorized`; the token is
+//   never logged.
 #include "hub_impl.hpp"
+
+#include "token.hpp"
 
 #include "der/util/log.hpp"
 
@@ -105,6 +110,13 @@ void Hub::on_control_frames(std::vector<zmq::message_t>& frames) {
         control_error(route, "", "bad_request", message.error().message);
         return;
     }
+    const auto [request_id, token] = std::visit(
+        [](const auto& m) -> std::pair<std::string, std::string> {
+            if constexpr (requires { m.token; }) return {m.request_id, m.token};
+            else return {m.request_id, {}};
+        },
+        *message);
+    if (!token_ok(route, request_id, token)) return;
     std::visit(Overloaded{
                    [&](const wire::DispatchRequest& r) { on_control_dispatch(route, r); },
                    [&](const wire::HistoryRequest& r) { on_control_history(route, r); },
@@ -118,6 +130,23 @@ void Hub::on_control_frames(std::vector<zmq::message_t>& frames) {
                    },
                },
                *message);
+}
+
+bool Hub::token_ok(const std::string& route, const std::string& request_id, const std::string& token) {
+    if (m_api_token.empty() || cli::constant_time_equal(token, m_api_token)) return true;
+    ++m_counters.unauthorized_control;
+    m_dirty = true;
+    const std::int64_t now = m_clock.mono_ms();
+    auto [it, fresh] = m_peer_log.try_emplace("token:" + route, now);
+    if (fresh || now - it->second >= k_log_peer_interval_ms) {
+        it->second = now;
+        log::warn("control: refused a request from client {}: {} ({} so far)", hex_id(route),
+                  token.empty() ? "no token" : "wrong token", m_counters.unauthorized_control);
+    }
+    control_error(route, request_id, "unauthorized",
+                  token.empty() ? "this hub requires an API token: give --token-file or DER_TOKEN_FILE"
+                                : "wrong API token");
+    return false;
 }
 
 namespace {

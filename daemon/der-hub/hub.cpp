@@ -14,9 +14,20 @@
 //   most once per peer per minute.
 // - Tacks are coalesced: a stored record marks its session due, and the due
 //   list is flushed at most once per session per 50 ms.
+// - CURVE (--curve-secret-file): the ZAP handler is a REP socket on
+//   inproc://zeromq.zap.01 in the hub's context, bound before the agent
+//   ROUTER and polled by this same loop (no thread, no shared key table:
+//   SIGHUP swaps the table between two turns). ZAP in libzmq is asynchronous:
+//   a handshake waits for the loop's next turn, nothing blocks an I/O
+//   thread. Any error on it ends the hub (libzmq admits every key when no
+//   handler answers). Every agent message is then checked against the table
+//   (key_table.hpp): a removed key or a message for another asset is refused.
 #include "hub.hpp"
 
 #include "hub_impl.hpp"
+
+#include "curve_keys.hpp"
+#include "token.hpp"
 
 #include "dispatch_book.hpp"
 #include "mailbox.hpp"
@@ -38,12 +49,25 @@
 #include <systemd/sd-daemon.h>
 #endif
 
+#include <sys/stat.h>
+
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <unordered_set>
 
 namespace der::hub {
 
+namespace {
+constexpr const char* k_zap_endpoint = "inproc://zeromq.zap.01";
+
+/// Only this host can reach it: ipc, inproc, or a loopback address.
+bool local_only(std::string_view endpoint) {
+    return endpoint.starts_with("ipc://") || endpoint.starts_with("inproc://") ||
+           endpoint.find("127.0.0.1") != std::string_view::npos || endpoint.find("localhost") != std::string_view::npos ||
+           endpoint.find("[::1]") != std::string_view::npos;
+}
+}  // namespace
 
 void Hub::set_fleet(config::Fleet fleet) {
     m_fleet = std::move(fleet);
@@ -55,10 +79,137 @@ void Hub::set_fleet(config::Fleet fleet) {
             m_by_name.emplace(asset.qualified_name(), &asset);
         }
     }
+    m_keys.rebuild(m_fleet);
     m_dirty = true;
 }
 
+void Hub::setup_security() {
+    if (!m_options.api_token_file.empty()) {
+        m_api_token = cli::value_or_exit(cli::read_token_file(m_options.api_token_file));
+        log::info("api: a token is required for REST writes{} and every control request",
+                  m_options.api_token_reads ? " and reads" : "");
+    } else if (m_options.api_token_reads) {
+        throw cli::ExitError(cli::usage, "--api-token-reads needs --api-token-file");
+    }
+    const bool fleet_keys = m_keys.size() > 0;
+    if (m_options.curve_secret_file.empty()) {
+        if (fleet_keys)
+            throw cli::ExitError(cli::config,
+                                 fmt::format("{}: the assets have agent_public_key but the hub has no "
+                                             "--curve-secret-file (make one with 'der-hub keygen')",
+                                             m_options.config_path));
+        return;
+    }
+    if (!fleet_keys)
+        throw cli::ExitError(cli::config, fmt::format("--curve-secret-file is given but no asset of {} has an "
+                                                      "agent_public_key: CURVE needs every agent's key",
+                                                      m_options.config_path));
+    m_curve_secret = cli::value_or_exit(cli::read_key_file(m_options.curve_secret_file));
+    const auto public_key = cli::value_or_exit(cli::public_key_of(m_curve_secret));
+    struct stat st {};
+    if (::stat(m_options.curve_secret_file.c_str(), &st) == 0 && (st.st_mode & 077) != 0)
+        log::warn("{}: the secret key is readable by others than its owner (chmod 600 it)",
+                  m_options.curve_secret_file);
+    m_curve = true;
+    log::info("agents: CURVE on; the hub's public key is {}; {} agent keys admitted", public_key, m_keys.size());
+}
+
+void Hub::bind_zap() {
+    m_zap.set(zmq::sockopt::linger, 0);
+    // Test hook (tests/integration/test_security.cpp): the endpoint taken
+    // before the hub binds it, the only way to see the hub refuse to run
+    // without its handler (inproc endpoints are private to a context).
+    std::optional<zmq::socket_t> squatter;
+    if (const char* taken = std::getenv("DER_HUB_TEST_ZAP_TAKEN"); taken != nullptr && std::string(taken) == "1") {
+        squatter.emplace(m_ctx, zmq::socket_type::rep);
+        squatter->set(zmq::sockopt::linger, 0);
+        squatter->bind(k_zap_endpoint);
+    }
+    try {
+        m_zap.bind(k_zap_endpoint);
+    } catch (const zmq::error_t& e) {
+        throw cli::ExitError(cli::unavailable,
+                             fmt::format("cannot start the ZAP handler on {}: {}; not opening the agent endpoint "
+                                         "(libzmq would admit any CURVE key without it)",
+                                         k_zap_endpoint, e.what()));
+    }
+}
+
+void Hub::drain_zap() {
+    std::vector<zmq::message_t> frames;
+    for (int i = 0; i < k_max_batch; ++i) {
+        frames.clear();
+        std::optional<std::size_t> n;
+        try {
+            n = zmq::recv_multipart(m_zap, std::back_inserter(frames), zmq::recv_flags::dontwait);
+        } catch (const zmq::error_t& e) {
+            if (e.num() == EINTR) continue;
+            throw cli::ExitError(cli::software,
+                                 fmt::format("the ZAP handler failed ({}); stopping, since libzmq would admit any "
+                                             "CURVE key without it",
+                                             e.what()));
+        }
+        if (!n) return;
+        std::vector<std::string> text;
+        text.reserve(frames.size());
+        for (const auto& f : frames) text.push_back(f.to_string());
+        const ZapReply reply = answer_zap(m_keys, text);
+        if (reply.status_code != "200") {
+            ++m_counters.zap_denied;
+            m_dirty = true;
+            const std::string address = text.size() > 3 ? text[3] : std::string("?");
+            const std::int64_t now = m_clock.mono_ms();
+            auto [it, fresh] = m_peer_log.try_emplace("zap:" + address, now);
+            if (fresh || now - it->second >= k_log_peer_interval_ms) {
+                it->second = now;
+                log::warn("agents: refused a handshake from {}: {}{} ({} so far; logged at most once a minute per "
+                          "address)",
+                          address, reply.status_text, reply.z85_key.empty() ? "" : " " + reply.z85_key,
+                          m_counters.zap_denied);
+            }
+        }
+        try {
+            const std::array<std::string_view, 6> out{"1.0",          reply.request_id, reply.status_code,
+                                                      reply.status_text, reply.user_id,   reply.metadata};
+            for (std::size_t k = 0; k < out.size(); ++k)
+                m_zap.send(zmq::buffer(out[k]), k + 1 < out.size() ? zmq::send_flags::sndmore : zmq::send_flags::none);
+        } catch (const zmq::error_t& e) {
+            throw cli::ExitError(cli::software, fmt::format("the ZAP handler failed to reply ({}); stopping", e.what()));
+        }
+    }
+}
+
+bool Hub::identity_fits(const std::string& route, const zmq::message_t& frame, const std::optional<Uuid>& speaks_for,
+                        std::string_view type) {
+    const zmq_msg_t* msg = frame.handle();
+    const PeerCheck check = check_peer(m_keys, zmq_msg_gets(msg, "User-Id"), zmq_msg_gets(msg, k_key_property),
+                                       speaks_for);
+    if (check == PeerCheck::ok) return true;
+    ++m_counters.identity_refused;
+    m_dirty = true;
+    const std::int64_t now = m_clock.mono_ms();
+    auto [it, fresh] = m_peer_log.try_emplace("id:" + route, now);
+    if (fresh || now - it->second >= k_log_peer_interval_ms) {
+        it->second = now;
+        const char* user = zmq_msg_gets(msg, "User-Id");
+        log::warn("agents: refused '{}' from peer {} (key of asset {}): {} ({} so far; logged at most once a "
+                  "minute per peer)",
+                  type, hex_id(route), user != nullptr ? user : "?", to_string(check), m_counters.identity_refused);
+    }
+    if (type == "register")
+        send_agent(route, wire::Reject{"unauthorized", fmt::format("refused: {}", to_string(check))});
+    return false;
+}
+
 void Hub::bind_sockets() {
+    if (m_curve) {
+        bind_zap();  // before the agent ROUTER: no handshake may ever find no handler
+        m_agents.set(zmq::sockopt::curve_server, 1);
+        if (zmq_setsockopt(m_agents.handle(), ZMQ_CURVE_SECRETKEY, m_curve_secret.c_str(),
+                           m_curve_secret.size() + 1) != 0)
+            throw cli::ExitError(cli::config, fmt::format("--curve-secret-file: {}", zmq_strerror(zmq_errno())));
+        m_agents.set(zmq::sockopt::zap_domain, std::string(k_zap_domain));
+    }
     m_agents.set(zmq::sockopt::router_mandatory, 1);
     m_agents.set(zmq::sockopt::linger, 0);
     m_agents.set(zmq::sockopt::backlog, 4096);
@@ -85,6 +236,14 @@ void Hub::bind_sockets() {
                              fmt::format("cannot bind the stream endpoint {}: {}", m_options.stream_ep, e.what()));
     }
     log::info("stream: publishing on {}", m_stream.get(zmq::sockopt::last_endpoint));
+    if (!local_only(m_options.stream_ep))
+        log::warn("stream: {} is not a loopback address; the stream has no authentication and anyone who reaches it "
+                  "reads all telemetry (docs/security.md)",
+                  m_options.stream_ep);
+    if (!local_only(m_options.control_ep))
+        log::warn("control: {} is not a loopback address; requests (and their token) cross the network in clear "
+                  "(docs/security.md)",
+                  m_options.control_ep);
     bind_control();
 
     if (m_options.http != "off" && !m_options.http.empty()) {
@@ -159,7 +318,8 @@ void Hub::bind_sockets() {
             db_stats = [writer = m_writer.get()] { return writer->stats(); };
         }
         m_rest = std::make_unique<RestServer>(
-            RestContext{m_snapshots, m_health, m_mailbox, std::move(api), m_options.http_threads, std::move(db_stats)});
+            RestContext{m_snapshots, m_health, m_mailbox, std::move(api), m_options.http_threads, std::move(db_stats),
+                        m_api_token, m_options.api_token_reads, m_curve ? "curve" : "plaintext"});
         if (auto started = m_rest->start(m_options.http); !started)  // a malformed address is usage, a busy port not
             throw cli::ExitError(started.error().code == Errc::invalid_argument ? cli::usage : cli::unavailable,
                                  started.error().message);
@@ -169,8 +329,13 @@ void Hub::bind_sockets() {
 int Hub::run() {
     m_ctx.set(zmq::ctxopt::max_sockets, 65536);
     if (m_options.db) open_database();
+    setup_security();
     bind_sockets();
-    log::warn("transport: plain text (no CURVE keys configured); agents are not authenticated");
+    if (!m_curve)
+        log::warn("transport: plain text (no CURVE keys configured); agents are not authenticated");
+    if (m_api_token.empty())
+        log::warn("api: no --api-token-file; REST writes and the control socket take requests from anyone who "
+                  "reaches them");
     const std::int64_t start = m_clock.mono_ms();
     m_health.started_mono = start;
     m_health.last_turn_mono = start;
@@ -190,12 +355,14 @@ int Hub::run() {
             {nullptr, m_mailbox.fd(), ZMQ_POLLIN, 0},
             {m_stream.handle(), 0, ZMQ_POLLIN, 0},
             {m_control.handle(), 0, ZMQ_POLLIN, 0},
+            {m_zap.handle(), 0, ZMQ_POLLIN, 0},
         };
         try {
-            zmq::poll(items, 4, std::chrono::milliseconds(timeout));
+            zmq::poll(items, m_curve ? 5 : 4, std::chrono::milliseconds(timeout));
         } catch (const zmq::error_t& e) {
             if (e.num() != EINTR) throw;
         }
+        if (m_curve && (items[4].revents & ZMQ_POLLIN) != 0) drain_zap();
         if ((items[0].revents & ZMQ_POLLIN) != 0) drain_agents();
         if ((items[1].revents & ZMQ_POLLIN) != 0) m_mailbox.run_pending();
         if ((items[2].revents & ZMQ_POLLIN) != 0) drain_stream();
@@ -285,6 +452,17 @@ void Hub::on_agent_frames(std::vector<zmq::message_t>& frames) {
     if (!message) {
         malformed(route, m_counters.malformed_agents, message.error().message);
         return;
+    }
+    if (m_curve) {
+        const std::optional<Uuid> speaks_for = std::visit(
+            Overloaded{
+                [](const wire::Register& m) -> std::optional<Uuid> { return m.asset_id; },
+                [](const Telemetry& m) -> std::optional<Uuid> { return m.asset_id; },
+                [](const Heartbeat& m) -> std::optional<Uuid> { return m.asset_id; },
+                [](const auto&) -> std::optional<Uuid> { return std::nullopt; },
+            },
+            *message);
+        if (!identity_fits(route, frames[1], speaks_for, type)) return;
     }
     std::visit(Overloaded{
                    [&](const wire::Register& m) {
@@ -642,8 +820,30 @@ void Hub::reload() {
     }
     for (const auto& w : loaded->warnings) log::warn("{}", w.to_string());
     std::unordered_set<Uuid> kept;
+    std::unordered_map<Uuid, std::string> new_keys;
     for (const auto& site : loaded->fleet.sites)
-        for (const auto& asset : site.assets) kept.insert(asset.id);
+        for (const auto& asset : site.assets) {
+            kept.insert(asset.id);
+            if (!asset.agent_public_key.empty()) new_keys.emplace(asset.id, asset.agent_public_key);
+        }
+    if (new_keys.empty() == m_curve) {
+        log::error("reload failed, keeping the current configuration: {} (CURVE is switched on or off only by a "
+                   "restart with or without --curve-secret-file)",
+                   m_curve ? "the new assets.yaml has no agent_public_key" : "the new assets.yaml has agent keys");
+        return;
+    }
+    // A changed or removed key: the session it opened ends now (libzmq does
+    // not re-authenticate live connections; identity_fits refuses the rest).
+    for (const auto& [id, asset] : m_assets) {
+        if (!m_curve || !kept.contains(id)) continue;
+        const auto it = new_keys.find(id);
+        if (it != new_keys.end() && it->second == asset->agent_public_key) continue;
+        log::info("reload: the agent key of {} changed; its session ends", asset->qualified_name());
+        if (const Session* s = m_sessions.by_asset(id))
+            send_agent(s->routing_id, wire::Reject{"unauthorized", "the asset's agent key changed"});
+        if (db()) session_ended(id, "key_changed");
+        m_sessions.drop_asset(id);
+    }
     std::size_t removed = 0;
     for (const auto& [id, asset] : m_assets) {
         if (kept.contains(id)) continue;

@@ -4,6 +4,7 @@
 
 #include "dispatch_book.hpp"
 #include "hub_options.hpp"
+#include "key_table.hpp"
 #include "loop_api.hpp"
 #include "mailbox.hpp"
 #include "memory_history.hpp"
@@ -68,7 +69,8 @@ public:
           m_ctx(1),
           m_agents(m_ctx, zmq::socket_type::router),
           m_stream(m_ctx, zmq::socket_type::xpub),
-          m_control(m_ctx, zmq::socket_type::router) {
+          m_control(m_ctx, zmq::socket_type::router),
+          m_zap(m_ctx, zmq::socket_type::rep) {
         set_fleet(std::move(loaded.fleet));
     }
 
@@ -80,6 +82,15 @@ public:
 
 private:
     void set_fleet(config::Fleet fleet);
+    // Security (docs/security.md): keys, the ZAP handler, tokens.
+    void setup_security();
+    void bind_zap();
+    void drain_zap();
+    /// CURVE on: the message's identity against the asset it names; false = refused (counted).
+    bool identity_fits(const std::string& route, const zmq::message_t& frame, const std::optional<Uuid>& speaks_for,
+                       std::string_view type);
+    /// A token configured and `token` not it: answers `unauthorized`, returns false.
+    bool token_ok(const std::string& route, const std::string& request_id, const std::string& token);
     void bind_sockets();
     void drain_agents();
     void on_agent_frames(std::vector<zmq::message_t>& frames);
@@ -195,6 +206,11 @@ private:
     zmq::socket_t m_agents;
     zmq::socket_t m_stream;
     zmq::socket_t m_control;
+    zmq::socket_t m_zap;       ///< REP on inproc://zeromq.zap.01, polled by the loop (CURVE only)
+    bool m_curve = false;      ///< the agent ROUTER is a CURVE server
+    std::string m_curve_secret;
+    KeyTable m_keys;
+    std::string m_api_token;  ///< empty = none required
     struct Waiter {
         std::string route;
         std::string request_id;

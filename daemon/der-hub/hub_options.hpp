@@ -25,7 +25,25 @@ struct HubOptions {
     std::optional<std::string> db;
     cli::LogOptions log;
     bool show_config = false;
+    /// `--curve-secret-file`: the hub's CURVE secret key (empty = plain text).
+    std::string curve_secret_file;
+    /// `--api-token-file`: REST writes and every control request need it.
+    std::string api_token_file;
+    bool api_token_reads = false;  ///< `--api-token-reads`: REST reads need it too
+    /// `der-hub keygen`: write a keypair and exit.
+    struct Keygen {
+        bool requested = false;
+        std::string out_dir;
+        std::string name = "hub";
+        std::string public_file;
+        std::string secret_file;
+        bool force = false;
+    } keygen;
 };
+
+/// `der-hub keygen`: writes the keypair the options name, prints the public
+/// key on stdout. Returns the exit status (throws ExitError).
+int run_keygen(const HubOptions::Keygen& options);
 
 /// Builds der-hub's CLI::App over `options` (tests parse argv without main).
 void make_app(CLI::App& app, HubOptions& options);

@@ -11,6 +11,9 @@ int main(int argc, char** argv) {
     CLI::App app;
     der::hub::make_app(app, options);
     return der::cli::run_main("der-hub", app, argc, argv, [&] {
+        if (options.keygen.requested) return der::hub::run_keygen(options.keygen);
+        if (options.config_path.empty())
+            throw der::cli::ExitError(der::cli::usage, "--config is required (or DER_CONFIG)");
         if (options.show_config) {
             std::cout << der::hub::describe_config(app, options, std::vector<std::string>(argv + 1, argv + argc));
             return 0;

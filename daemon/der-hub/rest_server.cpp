@@ -4,16 +4,21 @@
 // - cpp-httplib with the settings real use needs (DESIGN.md "Known costs"):
 //   TCP_NODELAY, long keep-alive, a worker pool, a 1 MiB body limit.
 // - Every response is JSON; every error is {"error":{"code","message"}}
-//   with 400 (bad query or body), 404 (unknown asset or route), 413 (body
+//   with 400 (bad query or body), 401 (no or wrong API token), 404 (unknown asset or route), 413 (body
 //   too large), 503 (starting, or the event loop is not answering).
 // - Latest values come from the Snapshot without touching the loop; history
 //   is read by a closure posted to the loop, awaited for at most 5 s.
 // - `{id}` is a UUID or `site/asset`; `age_s` and `stale` are computed at
 //   read time from the hub's own receive time (not the agent's clock).
+// - With an API token (--api-token-file) a pre-routing handler answers 401
+//   {"error":{"code":"unauthorized"}} with `WWW-Authenticate: Bearer` to
+//   every POST/DELETE (and, with --api-token-reads, every GET but /health)
+//   without `Authorization: Bearer <token>`; compared in constant time, never logged.
 #include "rest_server.hpp"
 
 #include "dispatch_body.hpp"
 #include "rest_routes.hpp"
+#include "token.hpp"
 #include "der/json_codec.hpp"
 #include "der/util/log.hpp"
 #include "der/version.hpp"
@@ -175,6 +180,13 @@ std::string prometheus_text(const Snapshot& snap) {
     metric("der_hub_tacks_sent_total", "counter", "Telemetry acknowledgements sent.", {{"", d(c.tacks_sent)}});
     metric("der_hub_send_failures_total", "counter", "Sends to agents that failed (peer gone or queue full).",
            {{"", d(c.send_failures)}});
+    metric("der_hub_zap_denied_total", "counter", "CURVE handshakes refused (agent key not in assets.yaml).",
+           {{"", d(c.zap_denied)}});
+    metric("der_hub_identity_refused_total", "counter",
+           "Agent messages refused because their CURVE key does not speak for the asset they name.",
+           {{"", d(c.identity_refused)}});
+    metric("der_hub_unauthorized_requests_total", "counter", "Requests refused for a missing or wrong API token.",
+           {{"endpoint=\"control\"", d(c.unauthorized_control)}});
     metric("der_hub_agents_online", "gauge", "Agents heard from within 3 telemetry intervals.",
            {{"", d(snap.agents_online)}});
     metric("der_hub_assets", "gauge", "Assets in the configuration.", {{"", d(snap.assets.size())}});
@@ -335,6 +347,22 @@ struct RestServer::Impl {
 };
 
 void RestServer::Impl::routes() {
+    if (!ctx.api_token.empty()) {
+        server.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
+            const bool read = req.method == "GET" || req.method == "HEAD" || req.method == "OPTIONS";
+            if (read && (!ctx.token_reads || req.path == "/health")) return httplib::Server::HandlerResponse::Unhandled;
+            static constexpr std::string_view k_scheme = "Bearer ";
+            const std::string header = req.get_header_value("Authorization");
+            const bool bearer = header.size() > k_scheme.size() && header.compare(0, k_scheme.size(), k_scheme) == 0;
+            if (bearer && cli::constant_time_equal(std::string_view(header).substr(k_scheme.size()), ctx.api_token))
+                return httplib::Server::HandlerResponse::Unhandled;
+            res.set_header("WWW-Authenticate", "Bearer realm=\"der-hub\"");
+            send_error(res, 401, "unauthorized",
+                       header.empty() ? "this hub requires an API token: Authorization: Bearer <token>"
+                                      : "wrong API token");
+            return httplib::Server::HandlerResponse::Handled;
+        });
+    }
     on("GET", "/health", [this](const httplib::Request&, httplib::Response& res) {
         const std::int64_t now = mono_ms();
         const bool ready = ctx.health.ready.load();
@@ -343,7 +371,8 @@ void RestServer::Impl::routes() {
         json j;
         j["version"] = version();
         j["uptime_s"] = static_cast<double>(now - ctx.health.started_mono.load()) / 1000.0;
-        j["transport"] = "plaintext";
+        j["transport"] = ctx.transport;
+        j["api_token"] = !ctx.api_token.empty();
         j["history"] = ctx.db_stats ? "postgresql" : "memory";
         std::optional<store::WriterStats> db;
         if (ctx.db_stats) {

@@ -26,6 +26,11 @@ struct RestContext {
     /// With --db: the database writer's counters (callable from any thread);
     /// empty without a database.
     std::function<store::WriterStats()> db_stats = {};
+    /// --api-token-file: the bearer token writes (and, with token_reads,
+    /// reads but GET /health) need; empty = none.
+    std::string api_token = {};
+    bool token_reads = false;
+    std::string transport = "plaintext";  ///< /health: "plaintext" or "curve"
 };
 
 class RestServer {

@@ -51,6 +51,9 @@ struct HubCounters {
     std::uint64_t reregisters_sent = 0;
     std::uint64_t tacks_sent = 0;
     std::uint64_t send_failures = 0;
+    std::uint64_t zap_denied = 0;            ///< CURVE handshakes refused by the ZAP handler
+    std::uint64_t identity_refused = 0;      ///< agent messages whose CURVE identity does not fit
+    std::uint64_t unauthorized_control = 0;  ///< control requests without the right token
 };
 
 struct Snapshot {

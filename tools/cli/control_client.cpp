@@ -34,6 +34,7 @@ struct ControlClient::Impl {
     zmq::socket_t monitor{ctx, zmq::socket_type::pair};
     bool reached = false;
     bool handshaken = false;
+    std::string token;  ///< put in every request that has none
 
     /// Reads every pending monitor event: [uint16 event, uint32 value][address].
     void drain_monitor() {
@@ -107,8 +108,20 @@ ControlClient::~ControlClient() {
     zmq_socket_monitor(m_impl->dealer.handle(), nullptr, 0);
 }
 
+void ControlClient::set_token(std::string token) { m_impl->token = std::move(token); }
+
 void ControlClient::send(const wire::ControlMessage& request) {
-    const auto frame = wire::encode(request);
+    wire::ControlMessage with_token = request;
+    if (!m_impl->token.empty()) {
+        std::visit(
+            [&](auto& m) {
+                if constexpr (requires { m.token; }) {
+                    if (m.token.empty()) m.token = m_impl->token;
+                }
+            },
+            with_token);
+    }
+    const auto frame = wire::encode(with_token);
     try {
         // No ZMQ_IMMEDIATE: the DEALER queues the request until it connects.
         if (!m_impl->dealer.send(zmq::buffer(frame.type), zmq::send_flags::sndmore | zmq::send_flags::dontwait) ||

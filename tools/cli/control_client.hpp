@@ -37,6 +37,8 @@ public:
     ControlClient(const ControlClient&) = delete;
     ControlClient& operator=(const ControlClient&) = delete;
 
+    /// The API token (`--token-file`) to put in every request that carries none.
+    void set_token(std::string token);
     /// Queues a request; never blocks. Throws ExitError(70) if libzmq refuses it.
     void send(const wire::ControlMessage& request);
     /// The next reply that decodes (any request_id), waiting at most

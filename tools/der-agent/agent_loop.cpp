@@ -10,6 +10,8 @@
 //     ZMQ_LINGER 0             a stopping agent never waits on a dead hub
 //     ZMQ_MAXMSGSIZE 4 MiB     a broken peer cannot make us allocate without bound
 //   Every send is ZMQ_DONTWAIT; a send that fails is simply "not sent".
+//   With CURVE keys: ZMQ_CURVE_SERVERKEY/PUBLICKEY/SECRETKEY; a hub that
+//   refuses the key shows as HANDSHAKE_FAILED_AUTH (logged, retried).
 //
 //   PAIR on inproc://der-agent-monitor, the DEALER's socket monitor. Events:
 //     HANDSHAKE_SUCCEEDED  the connection can carry messages (with IMMEDIATE,
@@ -136,12 +138,21 @@ void drain_dealer(zmq::socket_t& dealer, AgentCore& core) {
 }  // namespace
 
 Result<void> run_agent(const AgentSettings& settings, Adapter& adapter, const std::string& hub_endpoint,
-                       const std::atomic<bool>& stop) {
+                       const std::atomic<bool>& stop, const std::optional<CurveClientKeys>& curve) {
     zmq::context_t context(1);
     zmq::socket_t dealer(context, zmq::socket_type::dealer);
     zmq::socket_t monitor(context, zmq::socket_type::pair);
     try {
         configure_dealer(dealer);
+        if (curve) {
+            // 41 bytes with the terminator: libzmq reads that as Z85 text.
+            const std::pair<int, const std::string*> keys[] = {{ZMQ_CURVE_SERVERKEY, &curve->server_public},
+                                                               {ZMQ_CURVE_PUBLICKEY, &curve->public_key},
+                                                               {ZMQ_CURVE_SECRETKEY, &curve->secret_key}};
+            for (const auto& [option, key] : keys)
+                if (zmq_setsockopt(dealer.handle(), option, key->c_str(), key->size() + 1) != 0)
+                    return fail(Errc::invalid_argument, fmt::format("CURVE key: {}", zmq_strerror(zmq_errno())));
+        }
         // The monitor must be in place before connect, or the first
         // connection's events are lost.
         const int events = ZMQ_EVENT_CONNECTED | ZMQ_EVENT_DISCONNECTED | ZMQ_EVENT_HANDSHAKE_SUCCEEDED |
@@ -170,8 +181,9 @@ Result<void> run_agent(const AgentSettings& settings, Adapter& adapter, const st
         spool.emplace(std::move(*opened));
         core.attach_spool(*spool, contents);
     }
-    log::info("agent for {} ({}) started: hub {}, adapter {}, instance {}, epoch {}",
-              settings.asset.qualified_name(), settings.asset.id.to_string(), hub_endpoint, adapter.kind(),
+    log::info("agent for {} ({}) started: hub {} ({}), adapter {}, instance {}, epoch {}",
+              settings.asset.qualified_name(), settings.asset.id.to_string(), hub_endpoint,
+              curve ? "CURVE" : "plain text", adapter.kind(),
               core.instance_id().to_string(), core.epoch().to_string());
 
     std::vector<zmq::pollitem_t> items;

@@ -3,6 +3,7 @@
 #include "agent_loop.hpp"
 #include "asset_source.hpp"
 #include "cli.hpp"
+#include "curve_keys.hpp"
 
 #include "der/util/log.hpp"
 #include "der/util/time.hpp"
@@ -46,6 +47,8 @@ struct Options {
     std::string hub_timeout = "60s";
     std::string spool;  ///< empty = memory only
     std::uint64_t spool_max_bytes = der::agent::SpoolOptions::k_default_max_bytes;
+    std::string curve_server_key;   ///< the hub's public key, or a file holding it
+    std::string curve_secret_file;  ///< the agent's secret key
 };
 
 /// A CLI11 check for durations as der::parse_duration reads them, > 0.
@@ -148,7 +151,29 @@ void make_app(CLI::App& app, Options& o) {
     app.add_option("--hub-timeout", o.hub_timeout, "Silence from the hub after which it counts as lost")
         ->check(positive_duration())
         ->capture_default_str();
+    const std::string security = "Security (docs/security.md)";
+    app.add_option("--curve-server-key", o.curve_server_key,
+                   "The hub's CURVE public key (40 Z85 characters) or a file holding it; with --curve-secret-file")
+        ->envname("DER_CURVE_SERVER_KEY")
+        ->group(security);
+    app.add_option("--curve-secret-file", o.curve_secret_file,
+                   "This agent's CURVE secret key file (der-hub keygen); its public key goes in assets.yaml")
+        ->envname("DER_AGENT_CURVE_SECRET_FILE")
+        ->group(security);
     der::cli::add_common_flags(app, o.log, k_program);
+}
+
+/// The CURVE keys of --curve-server-key and --curve-secret-file (both or neither).
+std::optional<der::agent::CurveClientKeys> curve_keys_of(const Options& o) {
+    using der::cli::ExitError;
+    if (o.curve_server_key.empty() && o.curve_secret_file.empty()) return std::nullopt;
+    if (o.curve_server_key.empty() || o.curve_secret_file.empty())
+        throw ExitError(der::cli::usage, "--curve-server-key and --curve-secret-file go together");
+    der::agent::CurveClientKeys keys;
+    keys.server_public = der::cli::value_or_exit(der::cli::key_or_file(o.curve_server_key));
+    keys.secret_key = der::cli::value_or_exit(der::cli::read_key_file(o.curve_secret_file));
+    keys.public_key = der::cli::value_or_exit(der::cli::public_key_of(keys.secret_key));
+    return keys;
 }
 
 /// The adapter to use: the asset's, overridden by --adapter, --exec,
@@ -209,6 +234,12 @@ int run(CLI::App& app, const Options& o) {
     using der::cli::ExitError;
     der::cli::apply_log_options(k_program, o.log);
     auto& signals = der::cli::install_signal_handlers(der::cli::HandleHup::no);
+    const auto curve = curve_keys_of(o);
+    if (curve) {
+        der::log::info("CURVE on: this agent's public key is {}", curve->public_key);
+    } else {
+        der::log::warn("no CURVE keys: talking to the hub in plain text");
+    }
 
     der::agent::AssetSource source;
     if (!o.config.empty()) {
@@ -228,6 +259,15 @@ int run(CLI::App& app, const Options& o) {
         source = der::cli::value_or_exit(der::agent::asset_from_flags(o.asset, limits, o.initial_soc_pct));
     }
 
+    if (curve && !source.asset.agent_public_key.empty() && source.asset.agent_public_key != curve->public_key)
+        throw ExitError(der::cli::config,
+                        fmt::format("{}: the public key of --curve-secret-file ({}) is not the asset's "
+                                    "agent_public_key in {} ({}); the hub would refuse it",
+                                    o.curve_secret_file, curve->public_key, o.config, source.asset.agent_public_key));
+    if (!curve && !source.asset.agent_public_key.empty())
+        der::log::warn("{} gives this asset an agent_public_key but no --curve-secret-file was given: a CURVE hub "
+                       "will not admit this agent",
+                       o.config);
     const der::AdapterConfig adapter_config = adapter_config_of(o, source.asset.adapter);
     der::agent::AgentSettings settings;
     settings.asset = source.asset;
@@ -250,7 +290,7 @@ int run(CLI::App& app, const Options& o) {
     env.name = settings.asset.qualified_name();
     const auto adapter =
         der::cli::value_or_exit(der::adapters::make_adapter(adapter_config, settings.asset.limits, env));
-    der::cli::value_or_exit(der::agent::run_agent(settings, *adapter, o.hub, signals.stop));
+    der::cli::value_or_exit(der::agent::run_agent(settings, *adapter, o.hub, signals.stop, curve));
     return der::cli::ok;
 }
 

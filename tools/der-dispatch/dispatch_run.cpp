@@ -43,7 +43,9 @@ bool succeeded(DispatchState state, Wait wait) {
 class Runner {
 public:
     Runner(const RunSettings& settings, const std::atomic<bool>& stop)
-        : m_settings(settings), m_stop(stop), m_client(settings.control, &stop) {}
+        : m_settings(settings), m_stop(stop), m_client(settings.control, &stop) {
+        m_client.set_token(settings.token);
+    }
 
     int run(const std::vector<cli::ScheduledDispatch>& dispatches) {
         std::size_t next = 0;
@@ -176,6 +178,7 @@ Reply ask(const RunSettings& settings, const std::atomic<bool>& stop, Request re
     request.requested_by = settings.requested_by;
     const std::int64_t started = mono_ms();
     cli::ControlClient client(settings.control, &stop);
+    client.set_token(settings.token);
     auto reply = client.request(request, settings.timeout_ms);
     if (!reply) {
         if (stop.load()) throw cli::ExitError(cli::interrupted, "interrupted");

@@ -29,6 +29,7 @@ struct RunSettings {
     std::string requested_by;
     LineNumbers line_numbers = LineNumbers::no;
     Timing timing = Timing::client;
+    std::string token;  ///< --token-file: sent with every request
 };
 
 /// Runs the dispatches; returns the exit status: 0 when every one was

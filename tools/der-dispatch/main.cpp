@@ -2,6 +2,7 @@
 // der-hub over its control socket and report each result as a JSON line.
 
 #include "cli.hpp"
+#include "token.hpp"
 #include "dispatch_run.hpp"
 #include "flags.hpp"
 #include "schedule.hpp"
@@ -40,6 +41,7 @@ struct Options {
     bool hub_schedule = false;
     std::string cancel;
     bool stop = false;
+    std::string token_file;
 };
 
 /// The login name for `requested_by`: getlogin(), else $USER, else "unknown".
@@ -87,6 +89,7 @@ void make_app(CLI::App& app, Options& o) {
     app.add_option("--control", o.control, "The hub's control endpoint")
         ->envname("DER_CONTROL")
         ->capture_default_str();
+    der::cli::add_token_flag(app, o.token_file);
     der::cli::add_common_flags(app, o.log, k_program);
 }
 
@@ -162,6 +165,7 @@ int run(const Options& o) {
 
     der::dispatch::RunSettings settings;
     settings.control = o.control;
+    settings.token = der::cli::token_from_flag(o.token_file);
     settings.wait = o.wait ? der::dispatch::Wait::yes : der::dispatch::Wait::no;
     settings.timeout_ms = der::cli::milliseconds_of(o.timeout);
     settings.requested_by = o.requested_by.empty() ? login_name() : o.requested_by;

@@ -3,6 +3,7 @@
 // chunk (memory stays bounded whatever the range).
 
 #include "cli.hpp"
+#include "token.hpp"
 #include "control_client.hpp"
 #include "flags.hpp"
 #include "output.hpp"
@@ -33,6 +34,7 @@ struct Options {
     std::string format = "json";
     std::string control = der::cli::k_default_control;
     std::string timeout = "10";
+    std::string token_file;
 };
 
 void make_app(CLI::App& app, Options& o) {
@@ -61,6 +63,7 @@ void make_app(CLI::App& app, Options& o) {
     app.add_option("--timeout", o.timeout, "How long to wait for the first reply, and between chunks")
         ->check(der::cli::positive_duration())
         ->capture_default_str();
+    der::cli::add_token_flag(app, o.token_file);
     der::cli::add_common_flags(app, o.log, k_program);
 }
 
@@ -130,6 +133,7 @@ int run(const Options& o) {
     const std::int64_t timeout_ms = der::cli::milliseconds_of(o.timeout);
 
     der::cli::ControlClient client(o.control, &signals.stop);
+    client.set_token(der::cli::token_from_flag(o.token_file));
     client.send(request);
     std::uint64_t printed = 0;
     while (true) {

@@ -28,6 +28,8 @@ struct Options {
     std::string hub = der::cli::k_default_hub;
     std::string agent;
     std::string backoff_max = "30s";
+    std::string curve_server_key;  ///< passed to every agent
+    std::string curve_key_dir;     ///< DIR/<site>/<asset>.secret per agent
 };
 
 void make_app(CLI::App& app, Options& o) {
@@ -50,6 +52,12 @@ void make_app(CLI::App& app, Options& o) {
     app.add_option("--backoff-max", o.backoff_max, "Longest wait before restarting a child (30, 2m)")
         ->check(der::cli::positive_duration())
         ->capture_default_str();
+    app.add_option("--curve-server-key", o.curve_server_key,
+                   "The hub's CURVE public key or a file holding it, passed to every agent (with --curve-key-dir)")
+        ->envname("DER_CURVE_SERVER_KEY");
+    app.add_option("--curve-key-dir", o.curve_key_dir,
+                   "Directory of the agents' secret keys: each agent gets --curve-secret-file DIR/SITE/ASSET.secret "
+                   "(der-hub keygen --out-dir DIR/SITE --name ASSET)");
     der::cli::add_common_flags(app, o.log, k_program);
 }
 
@@ -117,12 +125,23 @@ int run(CLI::App& app, const Options& o) {
     }
     if (assets.empty()) throw ExitError(der::cli::config, o.config + ": no assets to run");
 
+    if (o.curve_server_key.empty() != o.curve_key_dir.empty())
+        throw ExitError(der::cli::usage, "--curve-server-key and --curve-key-dir go together");
     const std::string agent = find_agent(o.agent);
     std::vector<der::launch::ChildSpec> specs;
     for (const auto* asset : assets) {
         der::launch::ChildSpec spec;
         spec.name = asset->qualified_name();
         spec.argv = {agent, "--hub", o.hub, "--config", o.config, "--asset", spec.name};
+        if (!o.curve_key_dir.empty()) {
+            const std::string secret = fmt::format("{}/{}/{}.secret", o.curve_key_dir, asset->site_name, asset->name);
+            if (::access(secret.c_str(), R_OK) != 0)
+                throw ExitError(der::cli::no_input, fmt::format("{}: no secret key for {} (make it with 'der-hub keygen "
+                                                                "--out-dir {}/{} --name {}')",
+                                                                secret, spec.name, o.curve_key_dir, asset->site_name,
+                                                                asset->name));
+            spec.argv.insert(spec.argv.end(), {"--curve-server-key", o.curve_server_key, "--curve-secret-file", secret});
+        }
         if (app.count("--log-level") > 0) spec.argv.insert(spec.argv.end(), {"--log-level", o.log.level});
         if (app.count("--log-format") > 0) spec.argv.insert(spec.argv.end(), {"--log-format", o.log.format});
         specs.push_back(std::move(spec));

@@ -2,6 +2,7 @@
 // dispatch and agent events) as JSON lines, a table or CSV.
 
 #include "cli.hpp"
+#include "token.hpp"
 #include "flags.hpp"
 #include "output.hpp"
 #include "tail.hpp"
@@ -27,6 +28,7 @@ struct Options {
     std::string stream = der::cli::k_default_stream;
     std::string control = der::cli::k_default_control;
     std::string timeout = "5";
+    std::string token_file;
 };
 
 void make_app(CLI::App& app, Options& o) {
@@ -55,6 +57,7 @@ void make_app(CLI::App& app, Options& o) {
     app.add_option("--timeout", o.timeout, "How long to wait for the control socket's answers")
         ->check(der::cli::positive_duration())
         ->capture_default_str();
+    der::cli::add_token_flag(app, o.token_file);
     der::cli::add_common_flags(app, o.log, k_program);
 }
 
@@ -64,6 +67,7 @@ int run(const Options& o) {
     der::tail::TailSettings settings;
     settings.stream = o.stream;
     settings.control = o.control;
+    settings.token = der::cli::token_from_flag(o.token_file);
     settings.assets = o.assets;
     settings.sites = o.sites;
     settings.events = o.events ? der::tail::Events::yes : der::tail::Events::no;

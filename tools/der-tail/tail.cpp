@@ -58,6 +58,7 @@ public:
         const bool need_control = filtered || m_settings.snapshot == Snapshot::yes;
         // Names for the "asset" field: required to resolve filters, else best effort.
         cli::ControlClient control(m_settings.control, &m_stop);
+        control.set_token(m_settings.token);
         load_assets(control, need_control ? Need::required : Need::optional);
         const auto topics = subscriptions(filtered);
 

@@ -27,6 +27,7 @@ struct TailSettings {
     cli::Format format = cli::Format::json;
     std::optional<std::uint64_t> count;  ///< stop after this many lines
     std::int64_t control_timeout_ms = 5000;
+    std::string token;  ///< --token-file: sent with every control request
 };
 
 /// Runs until `count` lines, a closed stdout (both 0), or `stop` (130 after
