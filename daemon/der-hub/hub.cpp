@@ -52,6 +52,7 @@
 #include <sys/stat.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <cstdlib>
 #include <unordered_set>
@@ -375,7 +376,7 @@ int Hub::run() {
         now = m_clock.mono_ms();
         flush_tacks(now);
         if (now - m_last_sweep >= k_sweep_interval_ms) sweep(now);
-        if (m_dirty && now - m_last_publish >= k_publish_interval_ms) publish(now);
+        if (m_dirty && now - m_last_publish >= m_publish_interval_ms) publish(now);
         if (m_signals.reload.exchange(false)) reload();
         m_health.last_turn_mono = now;
 #ifdef DER_HAVE_SYSTEMD
@@ -548,7 +549,13 @@ Session* Hub::session_or_reregister(const std::string& route) {
     // At most one reregister per peer per second: an agent with 256 records
     // in flight must not be answered 256 times.
     const std::int64_t now = m_clock.mono_ms();
-    if (m_reregistered.size() > 10'000) m_reregistered.clear();
+    // Bounded by pruning what is past its window, never by clearing: a clear
+    // at a fixed size made a 10,000-agent reconnect storm reregister every
+    // agent over and over (found by tests/bench). The bound follows the fleet.
+    if (m_reregistered.size() > m_reregister_prune_at) {
+        std::erase_if(m_reregistered, [now](const auto& entry) { return now - entry.second >= 1000; });
+        m_reregister_prune_at = std::max<std::size_t>(1024, 2 * m_reregistered.size());
+    }
     auto [it, fresh] = m_reregistered.try_emplace(route, now);
     if (fresh || now - it->second >= 1000) {
         it->second = now;
@@ -773,6 +780,7 @@ void Hub::sweep(std::int64_t now) {
 }
 
 void Hub::publish(std::int64_t now) {
+    const auto build_started = std::chrono::steady_clock::now();
     auto snap = std::make_shared<Snapshot>();
     snap->sites = m_fleet.sites;
     snap->telemetry_s = m_fleet.telemetry_s;
@@ -809,6 +817,11 @@ void Hub::publish(std::int64_t now) {
     m_snapshots.publish(std::move(snap));
     m_last_publish = now;
     m_dirty = false;
+    const auto build_us = std::chrono::duration_cast<std::chrono::microseconds>(
+                              std::chrono::steady_clock::now() - build_started)
+                              .count();
+    m_publish_interval_ms = std::clamp<std::int64_t>(k_publish_cost_share * build_us / 1000, k_publish_interval_ms,
+                                                     k_publish_interval_max_ms);
 }
 
 void Hub::reload() {

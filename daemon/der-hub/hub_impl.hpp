@@ -33,6 +33,12 @@ namespace der::hub {
 
 inline constexpr std::int64_t k_tack_interval_ms = 50;
 inline constexpr std::int64_t k_publish_interval_ms = 100;
+/// A snapshot is rebuilt whole, so its cost grows with the fleet: the loop
+/// spends at most 1/k_publish_cost_share of its time on it (the interval
+/// grows to k_publish_cost_share x the last build's duration), never waiting
+/// longer than k_publish_interval_max_ms.
+inline constexpr std::int64_t k_publish_cost_share = 50;
+inline constexpr std::int64_t k_publish_interval_max_ms = 1000;
 inline constexpr std::int64_t k_sweep_interval_ms = 250;
 inline constexpr std::int64_t k_log_peer_interval_ms = 60'000;
 inline constexpr int k_max_batch = 2048;  // messages drained per socket per turn
@@ -222,8 +228,10 @@ private:
     std::vector<Uuid> m_tack_due;
     std::unordered_map<std::string, std::int64_t> m_peer_log;  // routing id -> last log (mono)
     std::unordered_map<std::string, std::int64_t> m_reregistered;  // routing id -> last reregister (mono)
+    std::size_t m_reregister_prune_at = 1024;  // prune entries past their 1 s window beyond this size
     bool m_dirty = true;
     std::int64_t m_last_publish = 0;
+    std::int64_t m_publish_interval_ms = k_publish_interval_ms;  // grows with the cost of a publish
     std::int64_t m_last_sweep = 0;
 };
 
