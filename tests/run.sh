@@ -82,11 +82,15 @@ fuzz() {
   if ! "$repo/tests/fuzz/run.sh" "$dir" 30; then failed+=("fuzz: crashes"); fi
 }
 
-# Build flags: line tables only (-g1) everywhere, enough for symbolised
-# stack traces and perf, and -O1 in the sanitizer builds (what ASan and TSan
-# recommend): full debug info and -O2 there cost CI minutes, not findings.
+# Build flags: line tables only (-g1), enough for symbolised stack traces and
+# perf, in the normal and ASan builds, and -O1 under ASan (what it
+# recommends): full debug info and -O2 there cost CI minutes, not findings.
+# TSan keeps -O2 -g: built with -O1 -g1, TSan reported races inside
+# libzmq's own memcpy calls that called_from_lib:libzmq.so suppresses at -O2
+# (seen 2026-11-23, not understood yet).
 normal_flags=(-DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O2 -g1 -DNDEBUG")
 sanitizer_flags=(-DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -g1 -DNDEBUG" -DDER_BUILD_BENCH=OFF)
+tsan_flags=(-DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O2 -g -DNDEBUG" -DDER_BUILD_BENCH=OFF)
 asan_fuzz=()
 [ $fuzz_clang -eq 0 ] && asan_fuzz=(-DDER_FUZZ=ON)
 
@@ -102,7 +106,7 @@ if [ $quick -eq 0 ]; then
   fuzz
   timed fuzz
   export TSAN_OPTIONS=${TSAN_OPTIONS:-halt_on_error=1 second_deadlock_stack=1 suppressions=$repo/tests/tsan.supp}
-  build_and_test tsan 'unit|sanitize' -DDER_SANITIZE=thread "${sanitizer_flags[@]}"
+  build_and_test tsan 'unit|sanitize' -DDER_SANITIZE=thread "${tsan_flags[@]}"
   timed tsan
 fi
 say "time per phase: ${timings[*]} (total ${SECONDS}s)"
