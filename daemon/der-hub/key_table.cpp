@@ -26,7 +26,7 @@ void KeyTable::rebuild(const config::Fleet& fleet) {
 }
 
 std::optional<Uuid> KeyTable::asset_of(std::string_view z85_key) const {
-    const auto it = m_by_key.find(std::string(z85_key));
+    const auto it = m_by_key.find(z85_key);
     if (it == m_by_key.end()) return std::nullopt;
     return it->second;
 }

@@ -7,6 +7,7 @@
 #include "der/assets_config.hpp"
 #include "der/util/uuid.hpp"
 
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -29,7 +30,12 @@ public:
     [[nodiscard]] std::size_t size() const { return m_by_key.size(); }
 
 private:
-    std::unordered_map<std::string, Uuid> m_by_key;
+    /// Looked up with a string_view on every agent message: no allocation.
+    struct KeyHash {
+        using is_transparent = void;
+        std::size_t operator()(std::string_view key) const noexcept { return std::hash<std::string_view>{}(key); }
+    };
+    std::unordered_map<std::string, Uuid, KeyHash, std::equal_to<>> m_by_key;
 };
 
 /// A ZAP reply (RFC 27) for the frames of one request, after the REP envelope.
