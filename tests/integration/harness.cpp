@@ -19,13 +19,16 @@
 #include <filesystem>
 #include <fstream>
 #include <mutex>
+#include <set>
 #include <sstream>
 #include <stdexcept>
 #include <thread>
 
 namespace der::test {
 
-int free_port() {
+namespace {
+/// A port the kernel just gave a socket bound to port 0 (then closed).
+int kernel_port() {
     const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
     if (fd < 0) throw std::runtime_error("socket failed");
     sockaddr_in addr{};
@@ -40,6 +43,20 @@ int free_port() {
     ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
     ::close(fd);
     return ntohs(addr.sin_port);
+}
+}  // namespace
+
+int free_port() {
+    // The kernel may hand the same closed port out twice in a row; a hub
+    // given it for two endpoints then fails to bind. Never repeat one here.
+    static std::mutex mutex;
+    static std::set<int> given;
+    const std::lock_guard lock(mutex);
+    for (int attempt = 0; attempt < 100; ++attempt) {
+        const int port = kernel_port();
+        if (given.insert(port).second) return port;
+    }
+    throw std::runtime_error("free_port: no fresh port in 100 attempts");
 }
 
 bool wait_until(const std::function<bool()>& condition, Ms deadline) {
