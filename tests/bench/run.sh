@@ -185,22 +185,43 @@ if want ingest; then
   row "1 Ingest memory, 1,000 agents (acked msg/s) | $(fmt_stat "$s_der") | raw ROUTER $(fmt_stat "$s_raw") | $rt of raw (target ≥ 0.60) | $(verdict "$rt" '>=' 0.60)"
   mosq=$(command -v mosquitto || ls /usr/sbin/mosquitto 2>/dev/null || true)
   if [ -n "$mosq" ] && [ -x "$bin/der_bench_mqtt" ]; then
-    mq=() mqack=() lost=()
-    cmd "mosquitto -c mosquitto.conf (listener PORT 127.0.0.1, allow_anonymous true; default queue limits) & der_bench_mqtt --port PORT --publishers 1000 --warmup 2 --duration $ingest_s"
-    for r in $(seq 1 "$runs"); do
+    # A flooded Mosquitto starves its one QoS 1 subscriber (20 in flight to it,
+    # served once per turn over 1,000 busy publishers): it PUBACKs tens of
+    # thousands of msg/s and carries ~100/s to the subscriber, dropping the
+    # rest. So the peer's figure is the most it carried end to end while the
+    # publishers offered a paced rate, stepped up until it stops keeping up.
+    mq_s=$(( ingest_s < 5 ? ingest_s : 5 ))
+    mq=() mqlost=() mqflood=() mqflood_rx=()
+    mq_rates="2000 4000 8000 12000 16000 24000 32000 48000 64000 96000"
+    cmd "mosquitto -c mosquitto.conf (listener PORT 127.0.0.1, allow_anonymous true; default queue limits) & der_bench_mqtt --port PORT --publishers 1000 --warmup 2 --duration $mq_s --rate R   # R = $mq_rates until fewer than 90 % are delivered; and --rate 0 (flood)"
+    mq_run() {  # RATE: one broker, one run; prints the JSON line
+      local pm mp j
       pm=$(free_port)
       printf 'listener %s 127.0.0.1\nallow_anonymous true\n' "$pm" >"$tmp/mosquitto.conf"
       "$mosq" -c "$tmp/mosquitto.conf" >"$tmp/mosquitto.log" 2>&1 &
       mp=$!; pids+=($mp); wait_port "$pm" 10
-      j=$("$bin/der_bench_mqtt" --port "$pm" --publishers 1000 --warmup 2 --duration "$ingest_s")
+      j=$("$bin/der_bench_mqtt" --port "$pm" --publishers 1000 --warmup 2 --duration "$mq_s" --rate "$1")
       kill $mp; wait $mp 2>/dev/null || true
-      echo "  mosquitto run $r: $j" >&2
-      mq+=("$(json_field "$j" delivered_per_s)") mqack+=("$(json_field "$j" msgs_per_s)") lost+=("$(json_field "$j" lost_pct)")
+      echo "$j"
+    }
+    for r in $(seq 1 "$runs"); do
+      best=0 best_lost=nan
+      for rate in $mq_rates; do
+        j=$(mq_run "$rate")
+        echo "  mosquitto run $r, offered $rate msg/s: $j" >&2
+        d=$(json_field "$j" delivered_per_s)
+        if awk -v d="$d" -v b="$best" 'BEGIN { exit !(d > b) }'; then best=$d best_lost=$(json_field "$j" lost_pct); fi
+        awk -v d="$d" -v r="$rate" 'BEGIN { exit !(d < 0.9 * r) }' && break
+      done
+      mq+=("$best") mqlost+=("$best_lost")
+      j=$(mq_run 0)
+      echo "  mosquitto run $r, flood: $j" >&2
+      mqflood+=("$(json_field "$j" msgs_per_s)") mqflood_rx+=("$(json_field "$j" delivered_per_s)")
     done
-    s_mq=$(stats "${mqack[@]}")
+    s_mq=$(stats "${mq[@]}")
     rt=$(ratio "${s_der%% *}" "${s_mq%% *}")
-    row "1 Ingest memory vs Mosquitto QoS 1 peer, 1,000 publishers → 1 subscriber (msg/s) | $(fmt_stat "$s_der") | Mosquitto PUBACKed $(fmt_stat "$s_mq"), delivered to the subscriber $(fmt_stat "$(stats "${mq[@]}")"), lost $(fmt_stat "$(stats "${lost[@]}")") % | ${rt}× Mosquitto (target ≥ 10×) | $(verdict "$rt" '>=' 10)"
-    notes+=("- der loses nothing by construction (the agent keeps every record until a cumulative tack covers it; the figure counts acknowledged records only); The ratio is taken to Mosquitto's PUBACK rate (what its publishers get acknowledged, as der's figure counts tacks); what reaches the one subscriber per second is shown beside it, and 'lost' is published minus received by the subscriber after a 2 s drain, with the broker's default queue limits (max_queued_messages 1000, 20 in flight). The publishers send as fast as their 20-message QoS 1 window allows, as der's load generator does with its 256-record window.")
+    row "1 Ingest memory vs Mosquitto QoS 1 peer, 1,000 publishers → 1 subscriber (msg/s) | $(fmt_stat "$s_der") | Mosquitto carried to the subscriber at most $(fmt_stat "$s_mq") (lost there $(fmt_stat "$(stats "${mqlost[@]}")") %); flooded: PUBACKed $(fmt_stat "$(stats "${mqflood[@]}")"), delivered $(fmt_stat "$(stats "${mqflood_rx[@]}")") | ${rt}× Mosquitto (target ≥ 10×) | $(verdict "$rt" '>=' 10)"
+    notes+=("- der loses nothing by construction (the agent keeps every record until a cumulative tack covers it; der's figure counts acknowledged records only). Mosquitto's figure is the most it carried from 1,000 QoS 1 publishers to one QoS 1 subscriber per second while the publishers together offered a paced rate ($mq_rates msg/s, stepped up until fewer than 90 % reached the subscriber; ${mq_s} s each, fresh broker, default limits: max_queued_messages 1000, 20 in flight); 'lost' is published minus received after a 2 s drain at that rate. Flooded (every publisher keeps its 20-message window full, as der's load generator keeps its 256-record window full), the broker PUBACKs far more than it carries: it serves its one subscriber once per turn over 1,000 busy publishers and drops what overflows that subscriber's queue, silently for the publishers.")
   else
     notes+=("- Mosquitto peer skipped: mosquitto or libmosquitto-dev is not installed.")
   fi
