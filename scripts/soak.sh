@@ -101,6 +101,20 @@ for ((i = 0; i < agents; i++)); do
 done
 
 rss_kb() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
+# The hub's RSS split: anonymous, of the [heap] mapping (main arena), of the
+# other anonymous mappings (thread arenas, stacks, libzmq), and threads.
+hub_split() {
+  local anon threads heap
+  anon=$(awk '/^RssAnon:/ {print $2}' "/proc/$1/status" 2>/dev/null || echo 0)
+  threads=$(awk '/^Threads:/ {print $2}' "/proc/$1/status" 2>/dev/null || echo 0)
+  heap=$(awk '/\[heap\]/ {h = 1; next} h && /^Rss:/ {print $2; exit}' "/proc/$1/smaps" 2>/dev/null || echo 0)
+  echo "$anon,${heap:-0},$((anon - ${heap:-0})),$threads"
+}
+# smaps_table PID: "start name rss_kb" for every mapping (keyed by its start: [heap] grows at its end)
+smaps_table() {
+  awk '/^[0-9a-f]+-[0-9a-f]+ / { split($1, r, "-"); range = r[1]; name = ($6 == "") ? "[anon]" : $6; next }
+       /^Rss:/ { print range, name, $2 }' "/proc/$1/smaps" 2>/dev/null
+}
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat" 2>/dev/null || echo 0; }
 online() {
   curl -sf "http://127.0.0.1:$http_port/agents" | python3 -c \
@@ -111,7 +125,7 @@ mkdir -p "$out"
 stamp=$(date -u +%Y%m%d-%H%M)
 csv=$out/soak-$stamp-${minutes}min.csv
 md=$out/soak-$stamp-${minutes}min.md
-echo "elapsed_s,hub_rss_kb,agents_rss_kb_mean,agents_rss_kb_max,hub_cpu_pct,agents_cpu_pct,online,load1" >"$csv"
+echo "elapsed_s,hub_rss_kb,agents_rss_kb_mean,agents_rss_kb_max,hub_cpu_pct,agents_cpu_pct,online,load1,hub_anon_kb,hub_heap_kb,hub_other_anon_kb,hub_threads" >"$csv"
 
 hz=$(getconf CLK_TCK)
 start=$(date +%s)
@@ -148,9 +162,18 @@ while :; do
   prev_hub=$hub_ticks; prev_agents=$ticks; prev_t=$now
   load=$(cut -d' ' -f1 /proc/loadavg)
   mean=$((alive > 0 ? sum / alive : 0))
-  echo "$elapsed,$hub_rss,$mean,$max,$hub_cpu,$agents_cpu,$(online),$load" >>"$csv"
+  echo "$elapsed,$hub_rss,$mean,$max,$hub_cpu,$agents_cpu,$(online),$load,$(hub_split "$hub_pid")" >>"$csv"
+  if [ ! -f "$work/smaps-warm" ] && ((elapsed >= warmup_s)); then smaps_table "$hub_pid" >"$work/smaps-warm"; fi
   ((elapsed >= run_s)) && break
 done
+
+smaps_table "$hub_pid" >"$work/smaps-end"
+# Which of the hub's mappings moved between the first judged sample and the end.
+moved=$(awk 'NR == FNR { w[$1 " " $2] = $3; next }
+  { k = $1 " " $2; d = $3 - (k in w ? w[k] : 0); delete w[k]
+    if (d >= 64 || d <= -64) printf "| %s | %s | %d | %d | %+d |\n", $1, $2, $3 - d, $3, d }
+  END { for (k in w) if (w[k] >= 64) { split(k, a, " "); printf "| %s | %s (gone) | %d | 0 | %+d |\n", a[1], a[2], w[k], -w[k] } }' \
+  "$work/smaps-warm" "$work/smaps-end" 2>/dev/null || true)
 
 # Verdict: after the warm-up, max and min within 5% of the first judged sample.
 verdict=$(awk -F, -v w="$warmup_s" '
@@ -178,9 +201,20 @@ echo "soak: $verdict" >&2
   echo "  one der-hub ($([ -n "$db" ] && echo "with --db" || echo "in-memory history, --memory-history 120")), a 30 s dispatch to a random asset every 10 s."
   echo "- Verdict (RSS within 5% after warm-up): **$verdict**"
   echo
-  echo "| elapsed s | hub RSS KiB | agent mean RSS KiB | agent max RSS KiB | hub CPU % | all agents CPU % | online | load |"
-  echo "|---|---|---|---|---|---|---|---|"
-  tail -n +2 "$csv" | awk -F, '{printf "| %s | %s | %s | %s | %s | %s | %s | %s |\n", $1, $2, $3, $4, $5, $6, $7, $8}'
+  echo "The hub's mappings whose RSS moved by 64 KiB or more between the first judged sample and the end"
+  echo "(from /proc/PID/smaps; [heap] is glibc's main arena, [anon] mappings are thread arenas, stacks and libzmq's buffers):"
+  echo
+  if [ -n "$moved" ]; then
+    echo "| mapping start | name | RSS KiB after warm-up | RSS KiB at the end | change |"
+    echo "|---|---|---|---|---|"
+    echo "$moved"
+  else
+    echo "none."
+  fi
+  echo
+  echo "| elapsed s | hub RSS KiB | agent mean RSS KiB | agent max RSS KiB | hub CPU % | all agents CPU % | online | load | hub anon KiB | hub [heap] KiB | hub other anon KiB | hub threads |"
+  echo "|---|---|---|---|---|---|---|---|---|---|---|---|"
+  tail -n +2 "$csv" | awk -F, '{printf "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12}'
   echo
   echo "Samples: [$(basename "$csv")]($(basename "$csv"))."
 } >"$md"
