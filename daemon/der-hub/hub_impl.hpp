@@ -40,6 +40,7 @@ inline constexpr std::int64_t k_publish_interval_ms = 100;
 inline constexpr std::int64_t k_publish_cost_share = 50;
 inline constexpr std::int64_t k_publish_interval_max_ms = 1000;
 inline constexpr std::int64_t k_sweep_interval_ms = 250;
+inline constexpr std::int64_t k_trim_interval_ms = 60'000;  ///< malloc_trim cadence, see release_free_memory
 inline constexpr std::int64_t k_log_peer_interval_ms = 60'000;
 inline constexpr int k_max_batch = 2048;  // messages drained per socket per turn
 
@@ -152,6 +153,7 @@ private:
         return it != m_assets.end() ? it->second->qualified_name() : id.to_string();
     }
     void sweep(std::int64_t now);
+    void release_free_memory(std::int64_t now);
     void publish(std::int64_t now);
     void reload();
 
@@ -233,6 +235,7 @@ private:
     std::int64_t m_last_publish = 0;
     std::int64_t m_publish_interval_ms = k_publish_interval_ms;  // grows with the cost of a publish
     std::int64_t m_last_sweep = 0;
+    std::int64_t m_last_trim = 0;
 };
 
 }  // namespace der::hub
