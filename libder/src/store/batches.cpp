@@ -183,6 +183,28 @@ Result<void> copy_direct(Connection& conn, const Kind& kind, std::string_view li
     return conn.copy_in(std::string(kind.direct), lines);
 }
 
+Result<std::vector<std::uint64_t>> stored_seqs(Connection& conn, const std::vector<std::pair<Uuid, Uuid>>& keys) {
+    // One round trip; each max(seq) is a backward scan of the unique key
+    // (asset_id, epoch, seq, ts) in every partition.
+    std::string assets = "{", epochs = "{";
+    for (const auto& [asset, epoch] : keys) {
+        if (assets.size() > 1) assets += ',', epochs += ',';
+        field(assets, asset);
+        field(epochs, epoch);
+    }
+    assets += '}', epochs += '}';
+    auto rows = conn.query(
+        "SELECT coalesce((SELECT max(t.seq) FROM telemetry t WHERE t.asset_id = k.a AND t.epoch = k.e), 0) "
+        "FROM unnest($1::uuid[], $2::uuid[]) WITH ORDINALITY AS k(a, e, n) ORDER BY k.n",
+        {std::move(assets), std::move(epochs)});
+    if (!rows) return std::unexpected(rows.error());
+    std::vector<std::uint64_t> seqs;
+    seqs.reserve(keys.size());
+    for (int i = 0; i < rows->size(); ++i) seqs.push_back(static_cast<std::uint64_t>(rows->i64(i, 0)));
+    if (seqs.size() != keys.size()) return fail(Errc::internal, "stored_seqs: wrong number of rows");
+    return seqs;
+}
+
 Result<void> dead_letter(Connection& conn, std::string_view kind, std::string_view error, std::string_view row) {
     std::string text(row);
     if (!text.empty() && text.back() == '\n') text.pop_back();

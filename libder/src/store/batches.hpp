@@ -12,6 +12,8 @@
 
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 namespace der::store::detail {
 
@@ -45,6 +47,9 @@ Result<void> write_lines(Connection& conn, const Kind& kind, std::string_view li
 /// row already stored (unique_violation), leaving the caller's savepoint to
 /// roll back.
 Result<void> copy_direct(Connection& conn, const Kind& kind, std::string_view lines);
+
+/// The highest seq stored of each (asset_id, epoch) pair, in order (0: none).
+Result<std::vector<std::uint64_t>> stored_seqs(Connection& conn, const std::vector<std::pair<Uuid, Uuid>>& keys);
 
 /// Stores a record that could not be written, with the reason.
 Result<void> dead_letter(Connection& conn, std::string_view kind, std::string_view error, std::string_view row);

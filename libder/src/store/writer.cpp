@@ -13,16 +13,18 @@
 //   merge (batches.cpp). Dispatches and sessions are reduced to the last
 //   record per key first (one statement cannot update a row twice).
 // - Telemetry, the bulk, mostly skips the staging table: a record is COPYed
-//   straight into `telemetry` when this writer has itself committed its
-//   asset's epoch up to a lower seq (`known`, writer thread only), so it is
-//   new unless someone else wrote it. Any other record (first of an asset or
-//   an epoch since start, a resend at or below what was committed, and every
-//   later record of that asset in the same batch) takes the staging path,
-//   whose ON CONFLICT DO NOTHING stores a duplicate once. When the direct
-//   COPY fails all the same (a row written by an earlier process whose COMMIT
-//   reply was lost, or bad data) its savepoint is rolled back and its records
-//   take the staging path too: no (asset, epoch, seq) is stored twice and a
-//   duplicate never costs a record.
+//   straight into `telemetry` when its seq is above the highest stored of
+//   its (asset, epoch). The writer knows that seq (`known`, writer thread
+//   only) from its own commits, and for an asset or epoch it has not written
+//   since start it asks the table once (stored_seqs: one query per batch for
+//   all such pairs). Any other record (a resend at or below what is stored,
+//   and every later record of that asset in the same batch) takes the
+//   staging path, whose ON CONFLICT DO NOTHING stores a duplicate once. When
+//   the direct COPY fails all the same (a row committed behind the writer's
+//   back, e.g. by an earlier hub still finishing its transaction, or bad
+//   data) its savepoint is rolled back and its records take the staging path
+//   too: no (asset, epoch, seq) is stored twice and a duplicate never costs a
+//   record.
 // - Every part runs under a savepoint. A part refused for its data (SQLSTATE
 //   class 22/23) is split in halves, recursively, until the refused records
 //   are alone; each is written to dead_letters (under its own savepoint; if
@@ -312,8 +314,32 @@ Result<void> Writer::Impl::write_batch(std::vector<Item>& batch) {
         std::size_t line;
     };
     std::vector<Row> telemetry_rows;  // in batch order
+    // What is stored of the epochs this writer has not written since start.
+    std::unordered_map<EpochKey, std::uint64_t, EpochKeyHash> stored;
+    bool stored_unknown = false;  // the lookup failed: stage those records
+    {
+        std::vector<std::pair<Uuid, Uuid>> keys;
+        for (const auto& item : batch) {
+            const auto* t = std::get_if<Telemetry>(&item);
+            if (t == nullptr) continue;
+            const auto k = known.find(t->asset_id);
+            if (k != known.end() && k->second.epoch == t->epoch) continue;
+            if (stored.try_emplace(EpochKey{t->asset_id, t->epoch}, 0).second) keys.emplace_back(t->asset_id, t->epoch);
+        }
+        if (!keys.empty()) {
+            auto seqs = detail::stored_seqs(*conn, keys);
+            if (!seqs) {
+                if (seqs.error().code == Errc::unavailable) return std::unexpected(seqs.error());
+                log::warn("database: cannot look up stored telemetry seqs, staging: {}", seqs.error().message);
+                stored_unknown = true;
+            } else {
+                for (std::size_t i = 0; i < keys.size(); ++i)
+                    stored[EpochKey{keys[i].first, keys[i].second}] = (*seqs)[i];
+            }
+        }
+    }
     // Forwards, as the hub pushed them: a record goes direct only above what
-    // is known committed of its asset's epoch (see the file comment).
+    // is stored of its asset's epoch (see the file comment).
     std::unordered_map<Uuid, Known> planned;
     for (const auto& item : batch) {
         const auto* t = std::get_if<Telemetry>(&item);
@@ -321,7 +347,10 @@ Result<void> Writer::Impl::write_batch(std::vector<Item>& batch) {
         auto at = planned.find(t->asset_id);
         if (at == planned.end()) {
             const auto k = known.find(t->asset_id);
-            at = planned.emplace(t->asset_id, k != known.end() ? k->second : Known{t->epoch, 0, true}).first;
+            Known base;
+            if (k != known.end() && k->second.epoch == t->epoch) base = k->second;
+            else base = Known{t->epoch, stored[EpochKey{t->asset_id, t->epoch}], stored_unknown};
+            at = planned.emplace(t->asset_id, base).first;
         }
         Known& plan = at->second;
         const bool new_row = !plan.staged && plan.epoch == t->epoch && t->seq > plan.seq;
