@@ -206,6 +206,110 @@ TEST_CASE("dispatches sessions and heartbeats are stored with the latest state o
     CHECK(writer.stats().failed_batches == 0);
 }
 
+TEST_CASE("a direct COPY that meets a record already committed falls back and stores every record once",
+          "[store][writer]") {
+    const std::string conninfo = migrated_store();
+    const Uuid epoch = Uuid::v7(k_t0);
+    const Uuid& id = k_site.assets[1].id;
+    std::vector<Telemetry> records;  // made once: a record's dispatch_id is random
+    for (std::uint64_t seq = 1; seq <= 30; ++seq)
+        records.push_back(make_telemetry(id, k_site.id, epoch, seq, k_t0 + static_cast<TimestampMs>(seq) * 1000));
+    auto record = [&](std::uint64_t seq) { return records[seq - 1]; };
+    auto o = options_for(conninfo);
+    o.linger = std::chrono::milliseconds(200);  // each round below is one batch
+    store::Writer writer(o);
+    writer.start();
+    for (std::uint64_t seq = 1; seq <= 10; ++seq) REQUIRE(writer.push(record(seq)));
+    REQUIRE(wait_until([&] { return settled(writer, 10); }, 20s));
+    CHECK(writer.stats().telemetry_direct == 10);  // a new epoch: nothing stored of it
+
+    // Seq 13 reaches the table behind this writer's back (an earlier hub
+    // whose COMMIT reply was lost, another writer): this writer still
+    // believes 11..20 new.
+    {
+        store::Writer other(options_for(conninfo));
+        other.start();
+        REQUIRE(other.push(record(13)));
+        REQUIRE(wait_until([&] { return settled(other, 1); }, 20s));
+        CHECK(other.stop() == 0);
+    }
+    for (std::uint64_t seq = 11; seq <= 20; ++seq) REQUIRE(writer.push(record(seq)));
+    REQUIRE(wait_until([&] { return settled(writer, 20); }, 20s));
+    auto stats = writer.stats();
+    CHECK(stats.direct_fallbacks == 1);
+    CHECK(stats.telemetry_direct == 10);
+    CHECK(stats.failed_batches == 0);
+    CHECK(stats.set_aside == 0);
+    CHECK(stats.last_error.empty());
+
+    // And the next records, new again, go straight in.
+    for (std::uint64_t seq = 21; seq <= 30; ++seq) REQUIRE(writer.push(record(seq)));
+    REQUIRE(wait_until([&] { return settled(writer, 30); }, 20s));
+    stats = writer.stats();
+    CHECK(stats.telemetry_direct == 20);
+    CHECK(stats.direct_fallbacks == 1);
+
+    auto conn = connect(conninfo);
+    CHECK(count(conn, "SELECT count(*) FROM telemetry") == 30);
+    CHECK(count(conn, "SELECT count(DISTINCT seq) FROM telemetry") == 30);
+    CHECK(count(conn, "SELECT count(*) FROM telemetry WHERE seq = 13") == 1);
+    CHECK(count(conn, "SELECT count(*) FROM dead_letters") == 0);
+    Committed committed;
+    committed.drain(writer);
+    CHECK(committed.of(id, epoch) == 30);
+
+    // Every value came back as it went in, whichever path it took.
+    store::Reader reader(conninfo);
+    auto page = reader.telemetry({.asset_id = id});
+    REQUIRE(page);
+    REQUIRE(page->rows.size() == 30);
+    for (std::uint64_t seq = 1; seq <= 30; ++seq) CHECK(page->rows[seq - 1] == record(seq));
+    CHECK(writer.stop() == 0);
+}
+
+TEST_CASE("after a restart resent records are staged once and new ones go straight in", "[store][writer]") {
+    const std::string conninfo = migrated_store();
+    const Uuid e1 = Uuid::v7(k_t0), e2 = Uuid::v7(k_t0 + 1);
+    const Uuid& id = k_site.assets[0].id;
+    auto record = [&](const Uuid& epoch, std::uint64_t seq) {
+        return make_telemetry(id, k_site.id, epoch, seq, k_t0 + static_cast<TimestampMs>(seq) * 1000);
+    };
+    {
+        store::Writer before(options_for(conninfo));
+        before.start();
+        for (std::uint64_t seq = 1; seq <= 50; ++seq) REQUIRE(before.push(record(e1, seq)));
+        REQUIRE(wait_until([&] { return settled(before, 50); }, 20s));
+        CHECK(before.stop() == 0);
+    }
+    auto o = options_for(conninfo);
+    o.linger = std::chrono::milliseconds(200);
+    store::Writer writer(o);
+    writer.start();
+    // The agent resends from its oldest unacknowledged record: the writer
+    // looks up what is stored of the epoch and stages that asset's records.
+    for (std::uint64_t seq = 41; seq <= 60; ++seq) REQUIRE(writer.push(record(e1, seq)));
+    REQUIRE(wait_until([&] { return settled(writer, 20); }, 20s));
+    CHECK(writer.stats().telemetry_direct == 0);
+    for (std::uint64_t seq = 61; seq <= 70; ++seq) REQUIRE(writer.push(record(e1, seq)));
+    REQUIRE(wait_until([&] { return settled(writer, 30); }, 20s));
+    CHECK(writer.stats().telemetry_direct == 10);
+    // A new epoch starts staged, then an old one comes back with a resend:
+    // staged again, below what was committed of it.
+    for (std::uint64_t seq = 1; seq <= 5; ++seq) REQUIRE(writer.push(record(e2, seq)));
+    for (std::uint64_t seq = 65; seq <= 75; ++seq) REQUIRE(writer.push(record(e1, seq)));
+    REQUIRE(wait_until([&] { return settled(writer, 46); }, 20s));
+    const auto stats = writer.stats();
+    CHECK(stats.direct_fallbacks == 0);
+    CHECK(stats.failed_batches == 0);
+    CHECK(stats.set_aside == 0);
+
+    auto conn = connect(conninfo);
+    CHECK(count(conn, "SELECT count(*) FROM telemetry") == 80);
+    CHECK(count(conn, "SELECT count(DISTINCT (asset_id, epoch, seq)) FROM telemetry") == 80);
+    CHECK(count(conn, fmt::format("SELECT max(seq) FROM telemetry WHERE epoch = '{}'", e1.to_string())) == 75);
+    CHECK(writer.stop() == 0);
+}
+
 TEST_CASE("a poisoned record is set aside and counted while the rest of its batch and later ones commit",
           "[store][writer]") {
     const std::string conninfo = migrated_store();

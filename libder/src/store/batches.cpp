@@ -10,8 +10,13 @@
 //   split into parts (the writer's search for a bad row, under savepoints)
 //   never merges a row twice.
 // - Instants travel as bigint Unix milliseconds and become timestamptz in
-//   the merge (der_ts()).
+//   the merge (der_ts()), except telemetry's ts: its lines carry it as
+//   timestamptz text (`2026-11-23 18:46:54.123+00`) because the same line
+//   goes either into the staging table or straight into `telemetry`.
 // - telemetry, heartbeats: ON CONFLICT DO NOTHING (a resend is a no-op).
+//   Telemetry the writer knows to be new skips the staging table: one COPY
+//   into `telemetry` (the writer falls back to the staging path when that
+//   COPY fails, e.g. on the unique key).
 //   dispatches, agent_sessions: ON CONFLICT DO UPDATE; a state timestamp or
 //   a disconnect once recorded is never erased by a later, sparser record.
 //   One statement cannot update a row twice: the writer keeps only the last
@@ -28,10 +33,12 @@ const Kind k_telemetry{
     "telemetry", "der_stage_telemetry", "COPY der_stage_telemetry FROM STDIN",
     R"sql(INSERT INTO telemetry (asset_id, site_id, epoch, seq, ts, soc_mwh, soc_pct, capacity_mwh, current_mw,
                        setpoint_mw, max_mw, min_mw, status, dispatch_id)
-SELECT asset_id, site_id, epoch, seq, der_ts(ts_ms), soc_mwh, soc_pct, capacity_mwh, current_mw,
+SELECT asset_id, site_id, epoch, seq, ts, soc_mwh, soc_pct, capacity_mwh, current_mw,
        setpoint_mw, max_mw, min_mw, status, dispatch_id FROM der_stage_telemetry
 ON CONFLICT DO NOTHING;
-TRUNCATE der_stage_telemetry)sql"};
+TRUNCATE der_stage_telemetry)sql",
+    "COPY telemetry (asset_id, site_id, epoch, seq, ts, soc_mwh, soc_pct, capacity_mwh, current_mw, setpoint_mw, "
+    "max_mw, min_mw, status, dispatch_id) FROM STDIN"};
 
 const Kind k_heartbeat{
     "heartbeat", "der_stage_heartbeat", "COPY der_stage_heartbeat FROM STDIN",
@@ -84,7 +91,7 @@ namespace {
 
 constexpr std::string_view k_staging = R"sql(
 CREATE TEMP TABLE IF NOT EXISTS der_stage_telemetry (
-    asset_id uuid, site_id uuid, epoch uuid, seq bigint, ts_ms bigint, soc_mwh float8, soc_pct float8,
+    asset_id uuid, site_id uuid, epoch uuid, seq bigint, ts timestamptz, soc_mwh float8, soc_pct float8,
     capacity_mwh float8, current_mw float8, setpoint_mw float8, max_mw float8, min_mw float8, status text,
     dispatch_id uuid);
 CREATE TEMP TABLE IF NOT EXISTS der_stage_heartbeat (
@@ -116,7 +123,7 @@ void append_row(std::string& out, const Telemetry& t) {
     field(out, t.site_id), sep(out);
     field(out, t.epoch), sep(out);
     field(out, t.seq), sep(out);
-    ms(out, t.ts), sep(out);
+    timestamp_ms(out, t.ts), sep(out);
     field(out, t.soc_mwh), sep(out);
     field(out, t.soc_pct), sep(out);
     field(out, t.capacity_mwh), sep(out);
@@ -170,6 +177,32 @@ void append_row(std::string& out, const AgentSession& s) {
 Result<void> write_lines(Connection& conn, const Kind& kind, std::string_view lines) {
     if (auto r = conn.copy_in(std::string(kind.copy), lines); !r) return r;
     return conn.exec(std::string(kind.merge));
+}
+
+Result<void> copy_direct(Connection& conn, const Kind& kind, std::string_view lines) {
+    return conn.copy_in(std::string(kind.direct), lines);
+}
+
+Result<std::vector<std::uint64_t>> stored_seqs(Connection& conn, const std::vector<std::pair<Uuid, Uuid>>& keys) {
+    // One round trip; each max(seq) is a backward scan of the unique key
+    // (asset_id, epoch, seq, ts) in every partition.
+    std::string assets = "{", epochs = "{";
+    for (const auto& [asset, epoch] : keys) {
+        if (assets.size() > 1) assets += ',', epochs += ',';
+        field(assets, asset);
+        field(epochs, epoch);
+    }
+    assets += '}', epochs += '}';
+    auto rows = conn.query(
+        "SELECT coalesce((SELECT max(t.seq) FROM telemetry t WHERE t.asset_id = k.a AND t.epoch = k.e), 0) "
+        "FROM unnest($1::uuid[], $2::uuid[]) WITH ORDINALITY AS k(a, e, n) ORDER BY k.n",
+        {std::move(assets), std::move(epochs)});
+    if (!rows) return std::unexpected(rows.error());
+    std::vector<std::uint64_t> seqs;
+    seqs.reserve(keys.size());
+    for (int i = 0; i < rows->size(); ++i) seqs.push_back(static_cast<std::uint64_t>(rows->i64(i, 0)));
+    if (seqs.size() != keys.size()) return fail(Errc::internal, "stored_seqs: wrong number of rows");
+    return seqs;
 }
 
 Result<void> dead_letter(Connection& conn, std::string_view kind, std::string_view error, std::string_view row) {

@@ -231,6 +231,26 @@ void field(std::string& out, const Uuid& value) {
     }
 }
 
+void timestamp_ms(std::string& out, std::int64_t unix_ms) {
+    // Days to civil date: H. Hinnant's days_from_civil inverse (proleptic
+    // Gregorian, exact for any day count), no gmtime_r (glibc locks there).
+    const std::int64_t ms_per_day = 86'400'000;
+    std::int64_t days = unix_ms / ms_per_day, in_day = unix_ms % ms_per_day;
+    if (in_day < 0) in_day += ms_per_day, --days;
+    days += 719'468;
+    const std::int64_t era = (days >= 0 ? days : days - 146'096) / 146'097;
+    const std::int64_t doe = days - era * 146'097;
+    const std::int64_t yoe = (doe - doe / 1460 + doe / 36'524 - doe / 146'096) / 365;
+    const std::int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    const std::int64_t mp = (5 * doy + 2) / 153;
+    const std::int64_t day = doy - (153 * mp + 2) / 5 + 1;
+    const std::int64_t month = mp < 10 ? mp + 3 : mp - 9;
+    const std::int64_t year = yoe + era * 400 + (month <= 2 ? 1 : 0);
+    const std::int64_t secs = in_day / 1000;
+    fmt::format_to(std::back_inserter(out), "{:04}-{:02}-{:02} {:02}:{:02}:{:02}.{:03}+00", year, month, day,
+                   secs / 3600, secs / 60 % 60, secs % 60, in_day % 1000);
+}
+
 void null(std::string& out) { out += "\\N"; }
 
 }  // namespace copy_text

@@ -12,6 +12,19 @@
 //   fleet syncs first, then per kind one COPY into the staging table and one
 //   merge (batches.cpp). Dispatches and sessions are reduced to the last
 //   record per key first (one statement cannot update a row twice).
+// - Telemetry, the bulk, mostly skips the staging table: a record is COPYed
+//   straight into `telemetry` when its seq is above the highest stored of
+//   its (asset, epoch). The writer knows that seq (`known`, writer thread
+//   only) from its own commits, and for an asset or epoch it has not written
+//   since start it asks the table once (stored_seqs: one query per batch for
+//   all such pairs). Any other record (a resend at or below what is stored,
+//   and every later record of that asset in the same batch) takes the
+//   staging path, whose ON CONFLICT DO NOTHING stores a duplicate once. When
+//   the direct COPY fails all the same (a row committed behind the writer's
+//   back, e.g. by an earlier hub still finishing its transaction, or bad
+//   data) its savepoint is rolled back and its records take the staging path
+//   too: no (asset, epoch, seq) is stored twice and a duplicate never costs a
+//   record.
 // - Every part runs under a savepoint. A part refused for its data (SQLSTATE
 //   class 22/23) is split in halves, recursively, until the refused records
 //   are alone; each is written to dead_letters (under its own savepoint; if
@@ -76,6 +89,7 @@ struct Part {
     std::vector<std::size_t> ends;
     std::vector<char> aside;  ///< per line: set aside (not stored)
     bool refused = false;     ///< some part of it failed
+    bool fell_back = false;   ///< direct COPY failed; staged instead
 
     template <class Row>
     void add(const Row& row) {
@@ -121,6 +135,16 @@ struct Writer::Impl {
 
     std::mutex committed_mutex;
     std::unordered_map<EpochKey, std::uint64_t, EpochKeyHash> committed;
+    std::atomic<std::uint64_t> telemetry_direct{0}, direct_fallbacks{0};
+
+    /// Writer thread only: per asset, the epoch of its last committed record
+    /// and the highest seq this writer committed of it.
+    struct Known {
+        Uuid epoch;
+        std::uint64_t seq = 0;
+        bool staged = false;  ///< while planning a batch: later records staged too
+    };
+    std::unordered_map<Uuid, Known> known;
 
     // Writer thread only.
     std::optional<Connection> conn;
@@ -156,6 +180,7 @@ struct Writer::Impl {
     void backoff_sleep(std::chrono::milliseconds& backoff);
     Result<void> write_batch(std::vector<Item>& batch);
     Result<void> write_part(Part& part, std::size_t lo, std::size_t hi, std::vector<SetAside>& aside);
+    Result<void> write_direct(Part& part, std::vector<SetAside>& aside);
     void check_partitions(bool force);
     void release(const std::vector<Item>& batch);
     void log_drops();
@@ -268,19 +293,79 @@ Result<void> Writer::Impl::write_part(Part& part, std::size_t lo, std::size_t hi
     return conn->exec("RELEASE SAVEPOINT der_dead");
 }
 
+Result<void> Writer::Impl::write_direct(Part& part, std::vector<SetAside>& aside) {
+    if (auto r = conn->exec("SAVEPOINT der_direct"); !r) return r;
+    auto copied = detail::copy_direct(*conn, *part.kind, part.lines(0, part.size()));
+    if (copied) return conn->exec("RELEASE SAVEPOINT der_direct");
+    if (copied.error().code == Errc::unavailable) return copied;
+    if (auto r = conn->exec("ROLLBACK TO SAVEPOINT der_direct; RELEASE SAVEPOINT der_direct"); !r) return r;
+    log::debug("database: direct COPY of {} {} record(s) refused, staging them: {}", part.size(), part.kind->name,
+               copied.error().message);
+    part.fell_back = true;
+    return write_part(part, 0, part.size(), aside);
+}
+
 Result<void> Writer::Impl::write_batch(std::vector<Item>& batch) {
-    Part telemetry(detail::k_telemetry), heartbeats(detail::k_heartbeat), dispatches(detail::k_dispatch),
-        sessions(detail::k_session);
-    std::vector<const Telemetry*> telemetry_rows;
+    Part direct(detail::k_telemetry), staged(detail::k_telemetry), heartbeats(detail::k_heartbeat),
+        dispatches(detail::k_dispatch), sessions(detail::k_session);
+    struct Row {
+        const Telemetry* t;
+        const Part* part;
+        std::size_t line;
+    };
+    std::vector<Row> telemetry_rows;  // in batch order
+    // What is stored of the epochs this writer has not written since start.
+    std::unordered_map<EpochKey, std::uint64_t, EpochKeyHash> stored;
+    bool stored_unknown = false;  // the lookup failed: stage those records
+    {
+        std::vector<std::pair<Uuid, Uuid>> keys;
+        for (const auto& item : batch) {
+            const auto* t = std::get_if<Telemetry>(&item);
+            if (t == nullptr) continue;
+            const auto k = known.find(t->asset_id);
+            if (k != known.end() && k->second.epoch == t->epoch) continue;
+            if (stored.try_emplace(EpochKey{t->asset_id, t->epoch}, 0).second) keys.emplace_back(t->asset_id, t->epoch);
+        }
+        if (!keys.empty()) {
+            auto seqs = detail::stored_seqs(*conn, keys);
+            if (!seqs) {
+                if (seqs.error().code == Errc::unavailable) return std::unexpected(seqs.error());
+                log::warn("database: cannot look up stored telemetry seqs, staging: {}", seqs.error().message);
+                stored_unknown = true;
+            } else {
+                for (std::size_t i = 0; i < keys.size(); ++i)
+                    stored[EpochKey{keys[i].first, keys[i].second}] = (*seqs)[i];
+            }
+        }
+    }
+    // Forwards, as the hub pushed them: a record goes direct only above what
+    // is stored of its asset's epoch (see the file comment).
+    std::unordered_map<Uuid, Known> planned;
+    for (const auto& item : batch) {
+        const auto* t = std::get_if<Telemetry>(&item);
+        if (t == nullptr) continue;
+        auto at = planned.find(t->asset_id);
+        if (at == planned.end()) {
+            const auto k = known.find(t->asset_id);
+            Known base;
+            if (k != known.end() && k->second.epoch == t->epoch) base = k->second;
+            else base = Known{t->epoch, stored[EpochKey{t->asset_id, t->epoch}], stored_unknown};
+            at = planned.emplace(t->asset_id, base).first;
+        }
+        Known& plan = at->second;
+        const bool new_row = !plan.staged && plan.epoch == t->epoch && t->seq > plan.seq;
+        Part& part = new_row ? direct : staged;
+        telemetry_rows.push_back({t, &part, part.size()});
+        part.add(*t);
+        plan = Known{t->epoch, t->seq, !new_row};
+    }
     std::vector<const FleetSync*> fleets;
     std::unordered_set<Uuid> seen_dispatch, seen_session;
     // Backwards, so the last record per dispatch / session wins; each part
     // is in reverse order, which no merge depends on.
     for (auto it = batch.rbegin(); it != batch.rend(); ++it) {
-        if (const auto* t = std::get_if<Telemetry>(&*it)) {
-            telemetry.add(*t);
-            telemetry_rows.push_back(t);
-        } else if (const auto* h = std::get_if<Heartbeat>(&*it)) {
+        if (std::holds_alternative<Telemetry>(*it)) continue;
+        if (const auto* h = std::get_if<Heartbeat>(&*it)) {
             heartbeats.add(*h);
         } else if (const auto* d = std::get_if<Dispatch>(&*it)) {
             if (seen_dispatch.insert(d->dispatch_id).second) dispatches.add(*d);
@@ -309,10 +394,11 @@ Result<void> Writer::Impl::write_batch(std::vector<Item>& batch) {
         fleet_failed = true;
         aside.push_back({"fleet", 1, synced.error().message});
     }
-    for (Part* part : {&telemetry, &heartbeats, &dispatches, &sessions}) {
+    for (Part* part : {&direct, &staged, &heartbeats, &dispatches, &sessions}) {
         if (part->size() == 0) continue;
         part->aside.assign(part->size(), 0);
-        if (auto r = write_part(*part, 0, part->size(), aside); !r) return r;
+        auto written = part == &direct ? write_direct(*part, aside) : write_part(*part, 0, part->size(), aside);
+        if (!written) return written;
     }
     if (auto r = tx->commit(); !r) return r;
 
@@ -322,17 +408,28 @@ Result<void> Writer::Impl::write_batch(std::vector<Item>& batch) {
         set_aside_rows += a.rows;
         log::error("database: set aside {} {} record(s) (see table dead_letters): {}", a.rows, a.kind, a.error);
     }
-    const bool failed = fleet_failed || telemetry.refused || heartbeats.refused || dispatches.refused ||
-                        sessions.refused;
+    const bool failed = fleet_failed || direct.refused || staged.refused || heartbeats.refused ||
+                        dispatches.refused || sessions.refused;
     if (failed) failed_batches.fetch_add(1);
     set_aside.fetch_add(set_aside_rows);
     rows_committed.fetch_add(batch.size() - set_aside_rows);
     batches_committed.fetch_add(1);
+    if (direct.fell_back) direct_fallbacks.fetch_add(1);
+    else telemetry_direct.fetch_add(direct.size());
     if (!telemetry_rows.empty()) {
+        for (const Row& row : telemetry_rows) {
+            if (row.part->aside[row.line] != 0) continue;
+            const Telemetry& t = *row.t;
+            auto [it, fresh] = known.try_emplace(t.asset_id, Known{t.epoch, t.seq, false});
+            if (fresh) continue;
+            // Batch order: the asset's latest epoch wins, then its highest seq.
+            const std::uint64_t seq = it->second.epoch == t.epoch ? std::max(it->second.seq, t.seq) : t.seq;
+            it->second = Known{t.epoch, seq, false};
+        }
         std::lock_guard lock(committed_mutex);
-        for (std::size_t i = 0; i < telemetry_rows.size(); ++i) {
-            if (telemetry.aside[i] != 0) continue;
-            const Telemetry& t = *telemetry_rows[i];
+        for (const Row& row : telemetry_rows) {
+            if (row.part->aside[row.line] != 0) continue;
+            const Telemetry& t = *row.t;
             auto& seq = committed[EpochKey{t.asset_id, t.epoch}];
             seq = std::max(seq, t.seq);
         }
@@ -450,6 +547,8 @@ WriterStats Writer::stats() const {
     s.failed_batches = i.failed_batches.load();
     s.set_aside = i.set_aside.load();
     s.reconnects = i.reconnects.load();
+    s.telemetry_direct = i.telemetry_direct.load();
+    s.direct_fallbacks = i.direct_fallbacks.load();
     s.connected = i.connected.load();
     std::lock_guard lock(i.error_mutex);
     s.last_error = i.last_error;

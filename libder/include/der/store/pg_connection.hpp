@@ -110,6 +110,9 @@ void field(std::string& out, double value);
 void field(std::string& out, std::int64_t value);
 void field(std::string& out, std::uint64_t value);
 void field(std::string& out, const Uuid& value);  ///< canonical form, no allocation
+/// A timestamptz from Unix milliseconds: `2026-11-23 18:46:54.123+00` (UTC,
+/// exact to the millisecond; years 1..9999, others are refused by the server).
+void timestamp_ms(std::string& out, std::int64_t unix_ms);
 void null(std::string& out);
 template <class T>
 void field(std::string& out, const std::optional<T>& value) {

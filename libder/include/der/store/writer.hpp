@@ -12,9 +12,11 @@
 ///   queue and returns. Over the bound it counts a drop and returns false:
 ///   the caller must then treat a telemetry record as NOT stored (the agent
 ///   resends it when its tack does not move).
-/// - One transaction per batch; telemetry goes through COPY into a staging
-///   table and `INSERT ... ON CONFLICT DO NOTHING`: a resent record is never
-///   stored twice and never fails a batch.
+/// - One transaction per batch. Telemetry the writer knows to be new (above
+///   what it committed itself of the asset's epoch) is COPYed straight into
+///   `telemetry`; the rest, and a direct COPY that fails, goes through COPY
+///   into a staging table and `INSERT ... ON CONFLICT DO NOTHING`: a resent
+///   record is never stored twice and never fails a batch.
 /// - PostgreSQL unreachable: the batch stays, the queue (the backlog) grows up
 ///   to its bound, the writer reconnects with exponential backoff
 ///   (backoff_min doubling to backoff_max) and then writes everything in order.
@@ -61,6 +63,8 @@ struct WriterStats {
     std::uint64_t failed_batches = 0;  ///< batches refused for a non-connection reason
     std::uint64_t set_aside = 0;       ///< records isolated from those batches (dead_letters)
     std::uint64_t reconnects = 0;      ///< connection attempts after a failure
+    std::uint64_t telemetry_direct = 0;  ///< telemetry records COPYed straight into `telemetry`
+    std::uint64_t direct_fallbacks = 0;  ///< direct COPYs refused (e.g. a duplicate) and staged instead
     bool connected = false;
     std::string last_error;  ///< empty when none since the last success
 };
