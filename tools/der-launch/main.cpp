@@ -11,6 +11,7 @@
 #include <CLI/CLI.hpp>
 #include <fmt/core.h>
 
+#include <malloc.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -202,6 +203,10 @@ int run(CLI::App& app, const Options& o) {
     }
     der::log::info("running {} agents ({}) against {}; their config files are in {}", specs.size(), agent, o.hub,
                    runtime.path());
+
+    // Give back the freed YAML tree before forking 1,000 times: fewer
+    // resident pages, less page-table copying per fork.
+    ::malloc_trim(0);
 
     der::launch::SuperviseSettings settings;
     settings.backoff_max_s = der::cli::seconds_of(o.backoff_max);
