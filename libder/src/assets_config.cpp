@@ -690,6 +690,56 @@ Result<Loaded> load_file(const std::string& path) {
     return parse(text, path);
 }
 
+std::string to_yaml(const Fleet& fleet) {
+    // Numbers as their shortest round-trip text (yaml-cpp's own double
+    // output prints 17 digits); strings are quoted by yaml-cpp where needed.
+    const auto number = [](double v) { return fmt::format("{}", v); };
+    YAML::Emitter out;
+    out << YAML::BeginMap;
+    out << YAML::Key << "telemetry_s" << YAML::Value << number(fleet.telemetry_s);
+    out << YAML::Key << "heartbeat_s" << YAML::Value << number(fleet.heartbeat_s);
+    out << YAML::Key << "sites" << YAML::Value << YAML::BeginSeq;
+    for (const Site& site : fleet.sites) {
+        out << YAML::BeginMap;
+        out << YAML::Key << "name" << YAML::Value << site.name;
+        out << YAML::Key << "id" << YAML::Value << site.id.to_string();
+        if (!site.timezone.empty()) out << YAML::Key << "timezone" << YAML::Value << site.timezone;
+        out << YAML::Key << "assets" << YAML::Value << YAML::BeginSeq;
+        for (const Asset& asset : site.assets) {
+            const BessLimits& l = asset.limits;
+            out << YAML::BeginMap;
+            out << YAML::Key << "name" << YAML::Value << asset.name;
+            out << YAML::Key << "id" << YAML::Value << asset.id.to_string();
+            out << YAML::Key << "capacity_mwh" << YAML::Value << number(l.capacity_mwh);
+            out << YAML::Key << "max_mw" << YAML::Value << number(l.max_mw);
+            out << YAML::Key << "min_mw" << YAML::Value << number(l.min_mw);
+            out << YAML::Key << "ramp_mw_per_s" << YAML::Value << number(l.ramp_mw_per_s);
+            out << YAML::Key << "efficiency" << YAML::Value << number(l.efficiency);
+            out << YAML::Key << "soc_min_pct" << YAML::Value << number(l.soc_min_pct);
+            out << YAML::Key << "soc_max_pct" << YAML::Value << number(l.soc_max_pct);
+            out << YAML::Key << "initial_soc_pct" << YAML::Value << number(asset.initial_soc_pct);
+            out << YAML::Key << "available" << YAML::Value << asset.available;
+            if (!asset.agent_public_key.empty())
+                out << YAML::Key << "agent_public_key" << YAML::Value << asset.agent_public_key;
+            out << YAML::Key << "adapter" << YAML::Value << YAML::BeginMap;
+            out << YAML::Key << "type" << YAML::Value << asset.adapter.kind;
+            for (const auto& [key, value] : asset.adapter.options) {
+                // A dotted key reads back as the same flattened option.
+                out << YAML::Key << key << YAML::Value << YAML::DoubleQuoted << value;
+            }
+            out << YAML::EndMap;
+            out << YAML::EndMap;
+        }
+        out << YAML::EndSeq;
+        out << YAML::EndMap;
+    }
+    out << YAML::EndSeq;
+    out << YAML::EndMap;
+    std::string text = out.c_str();
+    text += '\n';
+    return text;
+}
+
 const Asset* Fleet::find_asset(std::string_view id_or_name) const {
     if (const auto id = Uuid::parse(id_or_name)) {
         for (const Site& site : sites) {

@@ -3,6 +3,7 @@
 #include "buckets.hpp"
 #include "harness.hpp"
 
+#include "der/assets_config.hpp"
 #include "der/util/time.hpp"
 
 #include <catch2/catch.hpp>
@@ -14,6 +15,7 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <filesystem>
 #include <map>
 #include <set>
 #include <thread>
@@ -389,4 +391,57 @@ TEST_CASE("der-launch runs one agent per asset, restarts a killed one and leaves
         INFO(pid);
         CHECK(!process_alive(pid));
     }
+}
+
+TEST_CASE("der-launch gives each agent a file of its own asset only, in a private directory removed on exit",
+          "[integration]") {
+    TempDir dir;
+    HubUnderTest hub(dir, fleet_yaml(three_assets(), k_interval_s));
+    const std::vector<std::string> names = {"site-a/b1", "site-a/b2", "site-b/b3"};
+    Process launcher({k_launch, hub.config_path(), "--hub", hub.agents_endpoint(), "--agent", agent_binary()},
+                     dir.file("launch.log"));
+    for (const auto& name : names) {
+        INFO(name);
+        REQUIRE(wait_until([&] { return online(hub.http_port(), name); }, 15000ms));
+    }
+    // Each child's --config: a file of that asset alone, in one 0700 directory.
+    std::set<std::string> runtime_dirs;
+    std::vector<std::string> configs;
+    for (const pid_t pid : child_pids(launcher.pid())) {
+        std::vector<std::string> argv;
+        const std::string cmdline = read_file(fmt::format("/proc/{}/cmdline", pid));
+        for (std::size_t at = 0; at < cmdline.size();) {
+            const auto end = cmdline.find('\0', at);
+            argv.push_back(cmdline.substr(at, end - at));
+            at = end == std::string::npos ? cmdline.size() : end + 1;
+        }
+        const auto config = std::find(argv.begin(), argv.end(), "--config");
+        const auto asset = std::find(argv.begin(), argv.end(), "--asset");
+        REQUIRE(config + 1 < argv.end());
+        REQUIRE(asset + 1 < argv.end());
+        INFO(config[1]);
+        CHECK(config[1] != hub.config_path());
+        const auto loaded = der::config::load_file(config[1]);
+        REQUIRE(loaded);
+        REQUIRE(loaded->fleet.all_assets().size() == 1);
+        CHECK(loaded->fleet.all_assets()[0]->qualified_name() == asset[1]);
+        const auto site_dir = std::filesystem::path(config[1]).parent_path();
+        runtime_dirs.insert(site_dir.parent_path().string());
+        configs.push_back(config[1]);
+        CHECK((std::filesystem::status(config[1]).permissions() & std::filesystem::perms::group_all) ==
+              std::filesystem::perms::none);
+    }
+    REQUIRE(configs.size() == names.size());
+    REQUIRE(runtime_dirs.size() == 1);
+    const std::string runtime = *runtime_dirs.begin();
+    CHECK(std::filesystem::status(runtime).permissions() == std::filesystem::perms::owner_all);
+
+    // SIGHUP: no reload, a clean stop like SIGTERM, and the directory goes.
+    launcher.signal(SIGHUP);
+    const auto status = launcher.wait_exit(15000ms);
+    INFO(launcher.log());
+    REQUIRE(status);
+    CHECK(*status == 0);
+    CHECK_THAT(launcher.log(), Catch::Contains("does not reload"));
+    CHECK_FALSE(std::filesystem::exists(runtime));
 }

@@ -483,3 +483,41 @@ TEST_CASE("find_asset takes the ID or site/asset, find_site the ID or name", "[c
     CHECK(fleet.find_site(fleet.sites[0].id.to_string()) == &fleet.sites[0]);
     CHECK(fleet.find_site("east") == nullptr);
 }
+
+TEST_CASE("to_yaml writes a fleet that parses back equal", "[config]") {
+    const auto original = loaded(R"(telemetry_s: 2.5
+heartbeat_s: 0.1
+sites:
+  - name: north
+    timezone: Europe/Berlin
+    assets:
+      - {name: a, capacity_mwh: 0.3, max_mw: 2, min_mw: -1.7, ramp_mw_per_s: 0.05, efficiency: 0.87,
+         soc_min_pct: 5, soc_max_pct: 95.5, initial_soc_pct: 33.3, available: false,
+         agent_public_key: "Yne@$w-vo<fVvi]a<NY6T1ed:M$fCG*[IaLV{hID",
+         adapter: {type: modbus, host: "10.0.0.7", port: 502, empty:, note: "a: 'b' \"c\"\n# d",
+                   register_map: {soc: {address: 30001, scale: 0.1}}}}
+  - name: south
+    id: 2f1c1c3e-7f0e-4a43-9a56-1a1c1b1d1e1f
+    assets:
+      - {name: b, id: 7f8c2a3e-1b2c-4d5e-8f90-a1b2c3d4e5f6, capacity_mwh: 4, max_mw: 2, min_mw: -2,
+         agent_public_key: "rq:rM>}U?@Lns47E1%kR.o@n%FcmmsL/@{H8]yf7"}
+)");
+    const std::string text = der::config::to_yaml(original.fleet);
+    const auto again = loaded(text);
+    CHECK(again.warnings.empty());
+    CHECK(again.fleet.telemetry_s == original.fleet.telemetry_s);
+    CHECK(again.fleet.heartbeat_s == original.fleet.heartbeat_s);
+    CHECK(again.fleet.sites == original.fleet.sites);
+    CHECK(again.fleet.sites[0].assets[0].adapter.options.at("note") == "a: 'b' \"c\"\n# d");
+    CHECK(again.fleet.sites[0].assets[0].adapter.options.at("empty").empty());
+
+    SECTION("one asset on its own") {
+        der::config::Fleet one;
+        one.telemetry_s = original.fleet.telemetry_s;
+        const der::Site& south = original.fleet.sites[1];
+        one.sites.push_back(der::Site{south.id, south.name, south.timezone, {south.assets[0]}});
+        const auto alone = loaded(der::config::to_yaml(one));
+        REQUIRE(alone.fleet.all_assets().size() == 1);
+        CHECK(*alone.fleet.find_asset("south/b") == south.assets[0]);
+    }
+}

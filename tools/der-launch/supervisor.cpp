@@ -37,6 +37,30 @@ void write_all(int fd, const std::string& text) {
     }
 }
 
+/// Writes `file` (0600), making missing directories (0700). A failure is
+/// logged: the child then starts without it and reports the missing file.
+void write_child_file(const ChildFile& file) {
+    for (auto slash = file.path.find('/', 1); slash != std::string::npos; slash = file.path.find('/', slash + 1)) {
+        ::mkdir(file.path.substr(0, slash).c_str(), 0700);  // EEXIST is the normal case
+    }
+    const int fd = ::open(file.path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        log::error("cannot write {}: {}", file.path, std::strerror(errno));
+        return;
+    }
+    std::size_t done = 0;
+    while (done < file.content.size()) {
+        const ssize_t n = ::write(fd, file.content.data() + done, file.content.size() - done);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) {
+            log::error("cannot write {}: {}", file.path, std::strerror(errno));
+            break;
+        }
+        done += static_cast<std::size_t>(n);
+    }
+    ::close(fd);
+}
+
 /// systemd's JOURNAL_STREAM names our stderr (as der/util/log checks it).
 bool stderr_is_journal() {
     const char* stream = std::getenv("JOURNAL_STREAM");
@@ -114,7 +138,11 @@ public:
         for (auto& c : m_children) spawn(c);
         std::optional<std::int64_t> kill_at;
         while (true) {
-            if (m_signals.stop.load() && !kill_at) {
+            if ((m_signals.stop.load() || m_signals.reload.load()) && !kill_at) {
+                // No reload: SIGHUP stops like SIGTERM (restart der-launch to apply a changed file).
+                if (m_signals.reload.load() && !m_signals.stop.load())
+                    log::warn("SIGHUP: der-launch does not reload ASSETS.yaml; stopping (start it again to apply "
+                              "changes)");
                 const int sig = m_signals.last.load() == SIGINT ? SIGINT : SIGTERM;
                 log::info("stopping: forwarding {} to {} agents", sig == SIGINT ? "SIGINT" : "SIGTERM", running());
                 for (auto& c : m_children) {
@@ -187,6 +215,7 @@ private:
     }
 
     void spawn(Child& c) {
+        for (const auto& file : c.spec->files) write_child_file(file);
         int out[2], err[2];
         if (::pipe2(out, O_CLOEXEC) != 0) throw cli::ExitError(cli::software, "pipe2 failed");
         if (::pipe2(err, O_CLOEXEC) != 0) {

@@ -2,7 +2,7 @@
 /// der-launch's supervisor: runs one child process per spec, prefixes each
 /// line it writes with `[name] ` (stdout to stdout, stderr to stderr),
 /// restarts a child that ends with exponential backoff, and on SIGTERM/SIGINT
-/// forwards the signal to every child, waits for them (SIGKILL after a grace
+/// (SIGHUP counts as SIGTERM: there is no reload) forwards the signal to every child, waits for them (SIGKILL after a grace
 /// period) and returns. Single-threaded: one poll loop owns every child.
 ///
 /// Children get PR_SET_PDEATHSIG = SIGTERM, so none outlives a supervisor that
@@ -15,9 +15,18 @@
 
 namespace der::launch {
 
+/// A file a child reads at start (its own config), written before each start.
+struct ChildFile {
+    std::string path;
+    std::string content;
+};
+
 struct ChildSpec {
     std::string name;               ///< the prefix, e.g. `site-a/b1`
     std::vector<std::string> argv;  ///< argv[0] is an absolute or relative path (no PATH search)
+    /// Written (mode 0600; missing directories made 0700) before every start,
+    /// so a restarted child reads the same content even if the file went.
+    std::vector<ChildFile> files;
 };
 
 struct SuperviseSettings {

@@ -49,4 +49,10 @@ struct Loaded {
 Result<Loaded> load_file(const std::string& path);
 Result<Loaded> parse(std::string_view yaml_text, std::string_view file_name);
 
+/// `fleet` as assets.yaml text that parse() reads back to an equal Fleet:
+/// every ID is written out, adapter options keep their dotted keys, numbers
+/// their shortest exact form; comments and key order of an original file are
+/// not kept. der-launch writes each agent a file of its one asset with it.
+std::string to_yaml(const Fleet& fleet);
+
 }  // namespace der::config
