@@ -5,7 +5,9 @@
 //   configuration, the session table, latest telemetry, the in-memory history
 //   and the counters. REST workers read the Snapshot it publishes (at most
 //   every 100 ms, when something changed) and post closures to the Mailbox
-//   for anything else.
+//   for anything else. A publish builds views only of the assets changed
+//   since the last one (SessionTable's journal, asset_changed()) and shares
+//   the rest and the configuration part with the previous snapshot.
 // - Sockets: the agent ROUTER (ROUTER_MANDATORY, so a send to a vanished peer
 //   fails at once with EHOSTUNREACH instead of queueing), polled together
 //   with the mailbox's eventfd. Every send is ZMQ_DONTWAIT.
@@ -57,6 +59,7 @@
 #include <cmath>
 #include <cstdlib>
 #include <unordered_set>
+#include <utility>
 
 namespace der::hub {
 
@@ -82,6 +85,12 @@ void Hub::set_fleet(config::Fleet fleet) {
         }
     }
     m_keys.rebuild(m_fleet);
+    m_views.clear();  // they refer into the previous fleet view
+    m_fleet_view = std::make_shared<const FleetView>(m_fleet.sites, m_fleet.telemetry_s, m_fleet.heartbeat_s);
+    m_views.assign(m_fleet_view->assets.size(), nullptr);
+    m_view_built_at.assign(m_fleet_view->assets.size(), 0);
+    m_all_views_stale = true;
+    m_changed_assets.clear();
     m_dirty = true;
 }
 
@@ -796,31 +805,49 @@ void Hub::release_free_memory(std::int64_t now) {
     if (us >= 5000) log::info("memory: returning free heap pages to the system took {} ms", us / 1000);
 }
 
+std::shared_ptr<const AssetView> Hub::build_view(std::size_t index) const {
+    const Asset& asset = *m_fleet_view->assets[index];
+    auto view = std::make_shared<AssetView>(asset);
+    view->available = is_available(asset);
+    if (const auto live = m_live.find(asset.id); live != m_live.end()) {
+        view->latest = live->second.latest;
+        view->latest_received = live->second.latest_received;
+        view->heartbeat = live->second.heartbeat;
+    }
+    if (const Session* s = m_sessions.by_asset(asset.id)) {
+        view->agent = AgentView{s->instance_id,  s->online,         s->agent_version,
+                                s->connected_at, s->last_seen_wall, s->buffered};
+    }
+    return view;
+}
+
 void Hub::publish(std::int64_t now) {
     const auto build_started = std::chrono::steady_clock::now();
-    auto snap = std::make_shared<Snapshot>();
-    snap->sites = m_fleet.sites;
-    snap->telemetry_s = m_fleet.telemetry_s;
-    snap->heartbeat_s = m_fleet.heartbeat_s;
-    for (const auto& site : m_fleet.sites) {
-        for (const auto& asset : site.assets) {
-            AssetView view;
-            view.asset = asset;
-            view.asset.available = is_available(asset);
-            if (const auto live = m_live.find(asset.id); live != m_live.end()) {
-                view.latest = live->second.latest;
-                view.latest_received = live->second.latest_received;
-                view.heartbeat = live->second.heartbeat;
-            }
-            if (const Session* s = m_sessions.by_asset(asset.id)) {
-                view.agent = AgentView{s->instance_id, s->online,       s->agent_version,
-                                       s->connected_at, s->last_seen_wall, s->buffered};
-            }
-            snap->by_id.emplace(asset.id, snap->assets.size());
-            snap->by_name.emplace(asset.qualified_name(), snap->assets.size());
-            snap->assets.push_back(std::move(view));
-        }
+    // Only the views of assets that changed since the last publish are built;
+    // the others, and the configuration part, are shared with it.
+    ++m_publishes;
+    std::size_t built = 0;
+    const auto rebuild = [&](std::size_t index) {
+        if (m_view_built_at[index] == m_publishes) return;
+        m_view_built_at[index] = m_publishes;
+        m_views[index] = build_view(index);
+        ++built;
+    };
+    const auto journal = m_sessions.take_changed();
+    if (m_all_views_stale) {
+        for (std::size_t i = 0; i < m_views.size(); ++i) rebuild(i);
+        m_all_views_stale = false;
+    } else {
+        const auto& by_id = m_fleet_view->by_id;
+        for (const std::vector<Uuid>* ids : {&journal, &std::as_const(m_changed_assets)})
+            for (const auto& id : *ids)
+                if (const auto it = by_id.find(id); it != by_id.end()) rebuild(it->second);
     }
+    m_changed_assets.clear();
+
+    auto snap = std::make_shared<Snapshot>();
+    snap->fleet = m_fleet_view;
+    snap->assets = m_views;
     snap->counters = m_counters;
     snap->history_rows = m_history.telemetry_rows();
     snap->agents_online = m_sessions.online_count();
@@ -831,12 +858,14 @@ void Hub::publish(std::int64_t now) {
     }
     snap->ack_latency = m_dispatches.ack_latency();
     snap->published_at = m_clock.now_ms();
-    m_snapshots.publish(std::move(snap));
-    m_last_publish = now;
-    m_dirty = false;
+    snap->views_built = built;
     const auto build_us = std::chrono::duration_cast<std::chrono::microseconds>(
                               std::chrono::steady_clock::now() - build_started)
                               .count();
+    snap->build_us = build_us;
+    m_snapshots.publish(std::move(snap));
+    m_last_publish = now;
+    m_dirty = false;
     m_publish_interval_ms = std::clamp<std::int64_t>(k_publish_cost_share * build_us / 1000, k_publish_interval_ms,
                                                      k_publish_interval_max_ms);
 }

@@ -33,10 +33,10 @@ namespace der::hub {
 
 inline constexpr std::int64_t k_tack_interval_ms = 50;
 inline constexpr std::int64_t k_publish_interval_ms = 100;
-/// A snapshot is rebuilt whole, so its cost grows with the fleet: the loop
-/// spends at most 1/k_publish_cost_share of its time on it (the interval
-/// grows to k_publish_cost_share x the last build's duration), never waiting
-/// longer than k_publish_interval_max_ms.
+/// A snapshot costs O(assets changed since the last one) plus a copy of one
+/// pointer per asset: the loop spends at most 1/k_publish_cost_share of its
+/// time on it (the interval grows to k_publish_cost_share x the last build's
+/// duration), never waiting longer than k_publish_interval_max_ms.
 inline constexpr std::int64_t k_publish_cost_share = 50;
 inline constexpr std::int64_t k_publish_interval_max_ms = 1000;
 inline constexpr std::int64_t k_sweep_interval_ms = 250;
@@ -155,6 +155,15 @@ private:
     void sweep(std::int64_t now);
     void release_free_memory(std::int64_t now);
     void publish(std::int64_t now);
+    /// The view of m_fleet_view->assets[index] as of now.
+    [[nodiscard]] std::shared_ptr<const AssetView> build_view(std::size_t index) const;
+    /// The asset's view is rebuilt at the next publish. Changes of sessions
+    /// and of m_live need no call: SessionTable journals every session it
+    /// touches, and m_live changes only right after its session was touched.
+    void asset_changed(const Uuid& asset_id) {
+        m_changed_assets.push_back(asset_id);
+        m_dirty = true;
+    }
     void reload();
 
     // The database (--db): start-up, restore, the writer's commits.
@@ -181,6 +190,9 @@ private:
         return static_cast<std::int64_t>(std::llround(3.0 * m_fleet.telemetry_s * 1000.0));
     }
 
+    /// Latest values per asset. Changed only in on_telemetry and on_heartbeat,
+    /// after SessionTable::touch() journaled the asset for the next publish,
+    /// and by restore() before the first publish.
     struct Live {
         std::optional<Telemetry> latest;
         TimestampMs latest_received = 0;
@@ -201,6 +213,16 @@ private:
     HubCounters m_counters;
     Mailbox m_mailbox;
     SnapshotHolder m_snapshots;
+    // The incremental snapshot (publish()): the configuration part, rebuilt by
+    // set_fleet(); the current view of each asset, parallel to
+    // m_fleet_view->assets; the publish that last built each view (to build
+    // it once per publish); assets changed outside the session journal.
+    std::shared_ptr<const FleetView> m_fleet_view;
+    std::vector<std::shared_ptr<const AssetView>> m_views;
+    std::vector<std::uint64_t> m_view_built_at;
+    std::uint64_t m_publishes = 0;
+    bool m_all_views_stale = true;
+    std::vector<Uuid> m_changed_assets;
     LoopHealth m_health;
     std::unique_ptr<store::Writer> m_writer;  // with --db only; outlives m_rest, whose workers read its stats
     std::unique_ptr<RestServer> m_rest;

@@ -151,6 +151,7 @@ Result<Asset> Hub::set_availability(const std::string& name, bool available, con
         m_dispatches.cancel_assets({asset->id}, why, now(), m_changed);
         release(asset->id);
     }
+    asset_changed(asset->id);
     record("availability", asset->qualified_name(), reason, by, available ? "available" : "unavailable");
     publish_dispatch_changes();
     Asset out = *asset;

@@ -6,7 +6,9 @@
 // - Every response is JSON; every error is {"error":{"code","message"}}
 //   with 400 (bad query or body), 401 (no or wrong API token), 404 (unknown asset or route), 413 (body
 //   too large), 503 (starting, or the event loop is not answering).
-// - Latest values come from the Snapshot without touching the loop; history
+// - Latest values come from the Snapshot without touching the loop; an
+//   asset's latest telemetry is served from bytes encoded once per record
+//   (telemetry_json.hpp), not built per request; history
 //   is read by a closure posted to the loop, awaited for at most 5 s.
 // - `{id}` is a UUID or `site/asset`; `age_s` and `stale` are computed at
 //   read time from the hub's own receive time (not the agent's clock).
@@ -18,6 +20,7 @@
 
 #include "dispatch_body.hpp"
 #include "rest_routes.hpp"
+#include "telemetry_json.hpp"
 #include "token.hpp"
 #include "der/json_codec.hpp"
 #include "der/util/log.hpp"
@@ -53,13 +56,10 @@ void send_error(httplib::Response& res, int status, std::string_view code, std::
     send_json(res, status, json{{"error", {{"code", code}, {"message", message}}}});
 }
 
-json telemetry_json(const AssetView& view, TimestampMs now, double telemetry_s) {
-    json j = *view.latest;
-    j["asset"] = view.asset.qualified_name();
-    const double age_s = static_cast<double>(now - view.latest_received) / 1000.0;
-    j["age_s"] = std::max(0.0, age_s);
-    j["stale"] = age_s > 3.0 * telemetry_s;
-    return j;
+/// A body already encoded (ends with "\n" like send_json's).
+void send_encoded(httplib::Response& res, int status, std::string body) {
+    res.status = status;
+    res.set_content(std::move(body), "application/json");
 }
 
 json agent_json(const AssetView& view) {
@@ -78,6 +78,7 @@ json agent_json(const AssetView& view) {
 
 json asset_json(const AssetView& view) {
     json j = view.asset;
+    j["available"] = view.available;  // the configuration's, or false in maintenance
     j["online"] = view.agent.has_value() && view.agent->online;
     return j;
 }
@@ -194,6 +195,12 @@ std::string prometheus_text(const Snapshot& snap) {
            {{"", d(snap.history_rows)}});
     metric("der_hub_stream_subscriptions", "gauge", "Subscriptions on the live stream.",
            {{"", d(snap.stream_subscriptions)}});
+    metric("der_hub_snapshot_build_seconds", "gauge",
+           "Time the event loop took to build the snapshot these figures come from.",
+           {{"", static_cast<double>(snap.build_us) / 1e6}});
+    metric("der_hub_snapshot_views_built", "gauge",
+           "Asset views built for that snapshot (assets changed since the one before; the rest are shared).",
+           {{"", d(snap.views_built)}});
 
     out += "# HELP der_hub_dispatches Dispatches kept by the hub, by current state.\n"
            "# TYPE der_hub_dispatches gauge\n";
@@ -418,7 +425,7 @@ void RestServer::Impl::routes() {
         auto snap = snapshot(res);
         if (!snap) return;
         json out = json::array();
-        for (const auto& site : snap->sites) {
+        for (const auto& site : snap->fleet->sites) {
             json j;
             j["id"] = site.id;
             j["name"] = site.name;
@@ -438,9 +445,9 @@ void RestServer::Impl::routes() {
         json out = json::array();
         bool site_known = site.empty();
         for (const auto& view : snap->assets) {
-            if (!site.empty() && view.asset.site_name != site && view.asset.site_id.to_string() != site) continue;
+            if (!site.empty() && view->asset.site_name != site && view->asset.site_id.to_string() != site) continue;
             site_known = true;
-            out.push_back(asset_json(view));
+            out.push_back(asset_json(*view));
         }
         if (!site_known) return send_error(res, 404, "not_found", fmt::format("no site '{}'", site));
         send_json(res, 200, out);
@@ -457,7 +464,7 @@ void RestServer::Impl::routes() {
         if (!snap) return;
         json out = json::array();
         for (const auto& view : snap->assets)
-            if (view.agent) out.push_back(agent_json(view));
+            if (view->agent) out.push_back(agent_json(*view));
         send_json(res, 200, out);
     });
 
@@ -470,15 +477,18 @@ void RestServer::Impl::routes() {
         }
         auto snap = snapshot(res);
         if (!snap) return;
+        // Each element from the bytes its view encoded once (telemetry_json.hpp).
         const TimestampMs now = now_ms();
-        json out = json::array();
+        std::string body = "[";
         for (const auto& view : snap->assets) {
-            if (!view.latest) continue;
-            json j = telemetry_json(view, now, snap->telemetry_s);
-            if (stale && j["stale"].get<bool>() != *stale) continue;
-            out.push_back(std::move(j));
+            if (!view->latest) continue;
+            const Freshness f = freshness(view->latest_received, now, snap->fleet->telemetry_s);
+            if (stale && f.stale != *stale) continue;
+            if (body.size() > 1) body.push_back(',');
+            append_telemetry_json(body, view->telemetry_json(), f);
         }
-        send_json(res, 200, out);
+        body += "]\n";
+        send_encoded(res, 200, std::move(body));
     });
 
     on("GET", "/telemetry/{id}/history", [this](const httplib::Request& req,
@@ -509,7 +519,13 @@ void RestServer::Impl::routes() {
         if (!view->latest)
             return send_error(res, 404, "no_telemetry",
                               fmt::format("no telemetry from {} yet", view->asset.qualified_name()));
-        send_json(res, 200, telemetry_json(*view, now_ms(), snap->telemetry_s));
+        // The record's bytes were encoded once; only age_s and stale are of this request.
+        const TelemetryJson& parts = view->telemetry_json();
+        std::string body;
+        body.reserve(parts.head.size() + parts.middle.size() + parts.tail.size() + 32);
+        append_telemetry_json(body, parts, freshness(view->latest_received, now_ms(), snap->fleet->telemetry_s));
+        body.push_back('\n');
+        send_encoded(res, 200, std::move(body));
     });
 
     on("GET", "/heartbeat/{id}/history", [this](const httplib::Request& req,
@@ -775,14 +791,5 @@ void RestServer::stop() {
 }
 
 int RestServer::port() const { return m_impl->port; }
-
-const AssetView* Snapshot::find(std::string_view id_or_name) const {
-    if (auto id = Uuid::parse(id_or_name)) {
-        const auto it = by_id.find(*id);
-        return it == by_id.end() ? nullptr : &assets[it->second];
-    }
-    const auto it = by_name.find(std::string(id_or_name));
-    return it == by_name.end() ? nullptr : &assets[it->second];
-}
 
 }  // namespace der::hub

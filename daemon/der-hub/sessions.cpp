@@ -27,11 +27,11 @@ RegisterOutcome SessionTable::on_register(const std::string& routing_id, const w
             out.replaced_other_instance = true;
         }
         if (held.routing_id != routing_id) m_routes.erase(held.routing_id);
-        m_sessions.erase(it);
+        erase(it);
     }
     // A routing id belongs to one session; a peer re-registering for another asset drops the old one.
     if (auto route = m_routes.find(routing_id); route != m_routes.end()) {
-        m_sessions.erase(route->second);
+        if (auto other = m_sessions.find(route->second); other != m_sessions.end()) erase(other);
         m_routes.erase(route);
     }
 
@@ -50,7 +50,9 @@ RegisterOutcome SessionTable::on_register(const std::string& routing_id, const w
     if (epoch.epoch != reg.epoch) epoch = EpochState{reg.epoch, std::nullopt, std::nullopt};
     out.ack_seq = m_tack_committed ? epoch.committed : epoch.acked;
     out.admitted = true;
-    m_sessions.emplace(reg.asset_id, std::move(s));
+    auto [it, inserted] = m_sessions.emplace(reg.asset_id, std::move(s));
+    ++m_online;
+    mark_changed(it->second);
     return out;
 }
 
@@ -75,6 +77,8 @@ bool SessionTable::touch(Session& s, std::int64_t now_mono, TimestampMs now_wall
     s.last_seen_wall = now_wall;
     const bool came_back = !s.online;
     s.online = true;
+    if (came_back) ++m_online;
+    mark_changed(s);
     return came_back;
 }
 
@@ -135,6 +139,8 @@ std::vector<Uuid> SessionTable::sweep_offline(std::int64_t now_mono, std::int64_
     for (auto& [id, s] : m_sessions) {
         if (s.online && now_mono - s.last_seen_mono > timeout_ms) {
             s.online = false;
+            --m_online;
+            mark_changed(s);
             gone.push_back(id);
         }
     }
@@ -144,15 +150,24 @@ std::vector<Uuid> SessionTable::sweep_offline(std::int64_t now_mono, std::int64_
 void SessionTable::drop_asset(const Uuid& asset_id) {
     if (auto it = m_sessions.find(asset_id); it != m_sessions.end()) {
         m_routes.erase(it->second.routing_id);
-        m_sessions.erase(it);
+        erase(it);
     }
     m_epochs.erase(asset_id);
 }
 
-std::size_t SessionTable::online_count() const {
-    std::size_t n = 0;
-    for (const auto& [id, s] : m_sessions) n += s.online ? 1 : 0;
-    return n;
+void SessionTable::erase(std::unordered_map<Uuid, Session>::iterator it) {
+    if (it->second.online) --m_online;
+    // Journaled or not, its asset changes: it has no session any more.
+    m_changed.push_back(it->first);
+    m_sessions.erase(it);
+}
+
+std::vector<Uuid> SessionTable::take_changed() {
+    std::vector<Uuid> out;
+    out.swap(m_changed);
+    for (const auto& id : out)
+        if (Session* s = by_asset(id)) s->journaled = false;
+    return out;
 }
 
 }  // namespace der::hub

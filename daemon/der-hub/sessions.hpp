@@ -34,6 +34,7 @@ struct Session {
     std::uint64_t buffered = 0;  ///< from the last heartbeat
     std::int64_t last_tack_mono = -1'000'000;
     bool tack_due = false;
+    bool journaled = false;  ///< in SessionTable's change journal (see take_changed)
 };
 
 struct RegisterOutcome {
@@ -90,7 +91,20 @@ public:
     void drop_asset(const Uuid& asset_id);
 
     [[nodiscard]] const std::unordered_map<Uuid, Session>& all() const { return m_sessions; }
-    [[nodiscard]] std::size_t online_count() const;
+    /// Sessions online; kept as a count, O(1).
+    [[nodiscard]] std::size_t online_count() const { return m_online; }
+
+    /// The change journal, for the hub's incremental snapshot: every asset
+    /// whose session was created, touched, went offline or ended since the
+    /// last take, each once (a session is journaled at most once until taken).
+    /// Whoever changes a Session's fields outside this class does so right
+    /// after touch() (the hub's heartbeat handler) or calls mark_changed().
+    [[nodiscard]] std::vector<Uuid> take_changed();
+    void mark_changed(Session& s) {
+        if (s.journaled) return;
+        s.journaled = true;
+        m_changed.push_back(s.asset_id);
+    }
 
 private:
     struct EpochState {
@@ -102,6 +116,10 @@ private:
     std::unordered_map<Uuid, Session> m_sessions;         // by asset
     std::unordered_map<std::string, Uuid> m_routes;       // routing id -> asset
     std::unordered_map<Uuid, EpochState> m_epochs;        // by asset, outlives sessions
+    std::size_t m_online = 0;                             // sessions with `online`
+    std::vector<Uuid> m_changed;                          // the change journal
+    /// Erases a session (its asset goes into the journal).
+    void erase(std::unordered_map<Uuid, Session>::iterator it);
 };
 
 }  // namespace der::hub

@@ -5,6 +5,7 @@
 
 using namespace der;
 using der::hub::SessionTable;
+using der::hub::Session;
 using der::hub::TelemetryOutcome;
 
 namespace {
@@ -121,4 +122,52 @@ TEST_CASE("memory history is bounded in rows and age and pages with a cursor", "
     CHECK(history.telemetry_rows() == 31);
     q.cursor = "garbage";
     CHECK_FALSE(history.telemetry(k_asset, q));
+}
+
+namespace {
+std::size_t scan_online(const SessionTable& table) {
+    std::size_t n = 0;
+    for (const auto& [id, s] : table.all()) n += s.online ? 1 : 0;
+    return n;
+}
+}  // namespace
+
+TEST_CASE("sessions count those online as they register, go quiet, come back and end", "[hub]") {
+    SessionTable table;
+    const Uuid other = Uuid::v5(k_namespace_dns, "test/other");
+    auto reg = make_register(Uuid::v7(), Uuid::v7());
+    REQUIRE(table.on_register("route-1", reg, 0, 0, 1500).admitted);
+    auto reg2 = reg;
+    reg2.asset_id = other;
+    reg2.instance_id = Uuid::v7();
+    REQUIRE(table.on_register("route-2", reg2, 0, 0, 1500).admitted);
+    CHECK(table.online_count() == 2);
+    CHECK(table.sweep_offline(1000, 500).size() == 2);
+    CHECK(table.online_count() == 0);
+    CHECK(table.touch(*table.by_asset(k_asset), 1100, 0));
+    CHECK(table.online_count() == 1);
+    // the same peer registers for the other asset: its first session ends
+    REQUIRE(table.on_register("route-1", reg2, 1200, 0, 0).admitted);
+    CHECK(table.online_count() == scan_online(table));
+    CHECK(table.online_count() == 1);
+    table.drop_asset(other);
+    CHECK(table.online_count() == 0);
+    CHECK(table.online_count() == scan_online(table));
+}
+
+TEST_CASE("sessions journal each changed asset once until the journal is taken", "[hub]") {
+    SessionTable table;
+    const auto epoch = Uuid::v7();
+    REQUIRE(table.on_register("route-1", make_register(Uuid::v7(), epoch), 0, 0, 1500).admitted);
+    Session& s = *table.by_asset(k_asset);
+    table.touch(s, 10, 10);
+    table.touch(s, 20, 20);
+    CHECK(table.take_changed() == std::vector<Uuid>{k_asset});
+    CHECK(table.take_changed().empty());
+    table.touch(s, 30, 30);  // taken, so journaled again
+    CHECK(table.take_changed() == std::vector<Uuid>{k_asset});
+    CHECK(table.sweep_offline(10'000, 500) == std::vector<Uuid>{k_asset});
+    CHECK(table.take_changed() == std::vector<Uuid>{k_asset});
+    table.drop_asset(k_asset);  // no session left: still journaled
+    CHECK(table.take_changed() == std::vector<Uuid>{k_asset});
 }
