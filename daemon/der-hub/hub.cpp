@@ -424,6 +424,8 @@ int Hub::run() {
 
 void Hub::drain_agents() {
     std::vector<zmq::message_t> frames;
+    const std::int64_t started = m_clock.mono_ms();
+    std::int64_t flushed = started;
     for (int i = 0; i < k_max_batch; ++i) {
         frames.clear();
         std::optional<std::size_t> n;
@@ -435,6 +437,17 @@ void Hub::drain_agents() {
         }
         if (!n) return;
         on_agent_frames(frames);
+        // A batch of slow messages (a reconnect storm: thousands of registers)
+        // must not hold back the tacks of agents already welcomed, nor the
+        // rest of the turn (control, dispatch timers).
+        if (i % k_drain_check_every == k_drain_check_every - 1) {
+            const std::int64_t now = m_clock.mono_ms();
+            if (now - flushed >= k_tack_interval_ms / 5) {
+                flush_tacks(now);
+                flushed = now;
+            }
+            if (now - started >= k_max_drain_ms) return;
+        }
     }
 }
 
@@ -539,22 +552,30 @@ void Hub::on_register(const std::string& route, const wire::Register& reg, const
     const Dispatch* open = m_dispatches.open_for(asset.id);
     if (open != nullptr) welcome.dispatch = m_dispatches.setpoint_for(*open, now());
     m_reregistered.erase(route);
-    publish_stream("agent/" + asset.id.to_string(),
-                   wire::encode_agent_event({asset.id, "online", m_clock.now_ms(), std::nullopt}));
+    if (m_subscriptions > 0)  // a storm registers thousands at once: build the event only for a listener
+        publish_stream("agent/" + asset.id.to_string(),
+                       wire::encode_agent_event({asset.id, "online", m_clock.now_ms(), std::nullopt}));
     if (send_agent(route, welcome)) {
         if (welcome.dispatch && open->state != DispatchState::applied) {
             m_dispatches.mark_sent(open->dispatch_id, now(), m_changed);
             publish_dispatch_changes();
         }
-        log::info("agents: {} registered (instance {}, agent {}, epoch {}, last seq {}, ack {})",
-                  asset.qualified_name(), reg.instance_id.to_string(), reg.agent_version,
-                  reg.epoch.to_string(), reg.last_seq,
-                  outcome.ack_seq ? std::to_string(*outcome.ack_seq) : std::string("none"));
+        if (log::enabled(log::Level::info))  // its arguments are strings built for it
+            log::info("agents: {} registered (instance {}, agent {}, epoch {}, last seq {}, ack {})",
+                      asset.qualified_name(), reg.instance_id.to_string(), reg.agent_version,
+                      reg.epoch.to_string(), reg.last_seq,
+                      outcome.ack_seq ? std::to_string(*outcome.ack_seq) : std::string("none"));
     }
 }
 
 Session* Hub::session_or_reregister(const std::string& route) {
-    if (Session* s = m_sessions.by_route(route)) return s;
+    if (Session* s = m_sessions.by_route(route)) {
+        if (s->live == nullptr) {  // first message of the session: one lookup each, once
+            s->live = &m_live[s->asset_id];
+            s->history = &m_history.slot(s->asset_id);
+        }
+        return s;
+    }
     ++m_counters.refused;
     // At most one reregister per peer per second: an agent with 256 records
     // in flight must not be answered 256 times.
@@ -597,11 +618,11 @@ void Hub::on_telemetry(const std::string& route, const Telemetry& t) {
     switch (m_sessions.on_telemetry(*s, t)) {
     case TelemetryOutcome::stored: {
         ++m_counters.telemetry_stored;
-        m_history.add(t);
+        m_history.add(*s->history, t);
         if (m_subscriptions > 0)  // hot path: build topic and body only for a listener
             publish_stream(fmt::format("telemetry/{}/{}", t.site_id.to_string(), t.asset_id.to_string()),
                            wire::encode_telemetry(t));
-        auto& live = m_live[t.asset_id];
+        auto& live = *s->live;
         if (!live.latest || live.latest->ts <= t.ts) {
             live.latest = t;
             live.latest_received = m_clock.now_ms();
@@ -636,11 +657,12 @@ void Hub::on_heartbeat(const std::string& route, const Heartbeat& h) {
     m_sessions.touch(*s, m_clock.mono_ms(), m_clock.now_ms());
     s->buffered = h.buffered;
     s->agent_version = h.agent_version;
-    m_live[h.asset_id].heartbeat = h;
-    m_history.add(h);
+    s->live->heartbeat = h;
+    m_history.add(*s->history, h);
     if (m_writer) m_writer->push(h);  // over the bound it is counted as dropped: heartbeats are not resent
-    publish_stream("agent/" + h.asset_id.to_string(),
-                   wire::encode_agent_event({h.asset_id, "heartbeat", m_clock.now_ms(), h}));
+    if (m_subscriptions > 0)  // build topic and body only for a listener
+        publish_stream("agent/" + h.asset_id.to_string(),
+                       wire::encode_agent_event({h.asset_id, "heartbeat", m_clock.now_ms(), h}));
     m_dirty = true;
 }
 

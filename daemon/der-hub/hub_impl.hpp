@@ -43,6 +43,11 @@ inline constexpr std::int64_t k_sweep_interval_ms = 250;
 inline constexpr std::int64_t k_trim_interval_ms = 60'000;  ///< malloc_trim cadence, see release_free_memory
 inline constexpr std::int64_t k_log_peer_interval_ms = 60'000;
 inline constexpr int k_max_batch = 2048;  // messages drained per socket per turn
+/// The agent socket's drain also ends after k_max_drain_ms, and flushes due
+/// tacks every k_tack_interval_ms / 5 meanwhile (checked every
+/// k_drain_check_every messages).
+inline constexpr std::int64_t k_max_drain_ms = 20;
+inline constexpr int k_drain_check_every = 64;
 
 template <class... Ts>
 struct Overloaded : Ts... {
@@ -140,6 +145,8 @@ private:
     /// Delivers dispatches that became queued this turn (scheduled ones that started).
     void deliver_started();
     [[nodiscard]] Now now() const { return Now{m_clock.now_ms(), m_clock.mono_ms()}; }
+    /// The session of `route` with its live and history slots filled in, or
+    /// nullptr (and a rate-limited `reregister` sent).
     Session* session_or_reregister(const std::string& route);
     bool send_agent(const std::string& route, const wire::AgentMessage& message);
     void flush_tacks(std::int64_t now);
@@ -190,15 +197,6 @@ private:
         return static_cast<std::int64_t>(std::llround(3.0 * m_fleet.telemetry_s * 1000.0));
     }
 
-    /// Latest values per asset. Changed only in on_telemetry and on_heartbeat,
-    /// after SessionTable::touch() journaled the asset for the next publish,
-    /// and by restore() before the first publish.
-    struct Live {
-        std::optional<Telemetry> latest;
-        TimestampMs latest_received = 0;
-        std::optional<Heartbeat> heartbeat;
-    };
-
     HubOptions m_options;
     cli::Signals& m_signals;
     SystemClock m_clock;
@@ -209,7 +207,7 @@ private:
     MemoryHistory m_history;
     DispatchBook m_dispatches;
     std::vector<Dispatch> m_changed;  // dispatch state changes not yet published, in order
-    std::unordered_map<Uuid, Live> m_live;
+    std::unordered_map<Uuid, Live> m_live;  // never erased: sessions point into it
     HubCounters m_counters;
     Mailbox m_mailbox;
     SnapshotHolder m_snapshots;

@@ -80,8 +80,10 @@ MemoryHistory::MemoryHistory(std::size_t max_rows_per_asset, double max_age_s)
     : m_max_rows(std::max<std::size_t>(max_rows_per_asset, 1)),
       m_max_age_ms(static_cast<std::int64_t>(std::llround(max_age_s * 1000.0))) {}
 
-void MemoryHistory::add(const Telemetry& t) {
-    auto& rows = m_telemetry[t.asset_id];
+AssetHistory& MemoryHistory::slot(const Uuid& asset) { return m_assets[asset]; }
+
+void MemoryHistory::add(AssetHistory& slot, const Telemetry& t) {
+    auto& rows = slot.telemetry;
     insert_ordered(rows, t);
     ++m_telemetry_rows;
     if (rows.size() > m_max_rows) {
@@ -91,33 +93,34 @@ void MemoryHistory::add(const Telemetry& t) {
     }
 }
 
-void MemoryHistory::add(const Heartbeat& h) {
-    auto& rows = m_heartbeats[h.asset_id];
+void MemoryHistory::add(AssetHistory& slot, const Heartbeat& h) {
+    auto& rows = slot.heartbeats;
     insert_ordered(rows, h);
     if (rows.size() > m_max_rows) rows.pop_front();
 }
 
 void MemoryHistory::trim(TimestampMs now) {
     const TimestampMs oldest = now - m_max_age_ms;
-    for (auto& [id, rows] : m_telemetry) {
+    for (auto& [id, slot] : m_assets) {
+        auto& rows = slot.telemetry;
         while (!rows.empty() && rows.front().ts < oldest) {
             rows.pop_front();
             --m_telemetry_rows;
             ++m_evicted;
         }
+        auto& beats = slot.heartbeats;
+        while (!beats.empty() && beats.front().ts < oldest) beats.pop_front();
     }
-    for (auto& [id, rows] : m_heartbeats)
-        while (!rows.empty() && rows.front().ts < oldest) rows.pop_front();
 }
 
 Result<HistoryPage<Telemetry>> MemoryHistory::telemetry(const Uuid& asset, const HistoryQuery& q) const {
-    const auto it = m_telemetry.find(asset);
-    return query<Telemetry>(it == m_telemetry.end() ? nullptr : &it->second, q);
+    const auto it = m_assets.find(asset);
+    return query<Telemetry>(it == m_assets.end() ? nullptr : &it->second.telemetry, q);
 }
 
 Result<HistoryPage<Heartbeat>> MemoryHistory::heartbeats(const Uuid& asset, const HistoryQuery& q) const {
-    const auto it = m_heartbeats.find(asset);
-    return query<Heartbeat>(it == m_heartbeats.end() ? nullptr : &it->second, q);
+    const auto it = m_assets.find(asset);
+    return query<Heartbeat>(it == m_assets.end() ? nullptr : &it->second.heartbeats, q);
 }
 
 }  // namespace der::hub

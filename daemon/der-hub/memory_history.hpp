@@ -26,12 +26,23 @@ struct HistoryPage {
     std::string next;  ///< empty when this is the last page
 };
 
+/// One asset's rows. Its address is stable: MemoryHistory never erases one.
+struct AssetHistory {
+    std::deque<Telemetry> telemetry;
+    std::deque<Heartbeat> heartbeats;
+};
+
 class MemoryHistory {
 public:
     MemoryHistory(std::size_t max_rows_per_asset, double max_age_s);
 
-    void add(const Telemetry& t);
-    void add(const Heartbeat& h);
+    /// The asset's rows (made empty on first use), for the hot path's add().
+    AssetHistory& slot(const Uuid& asset);
+    void add(const Telemetry& t) { add(slot(t.asset_id), t); }
+    void add(const Heartbeat& h) { add(slot(h.asset_id), h); }
+    /// `rows` is slot(t.asset_id): no lookup.
+    void add(AssetHistory& rows, const Telemetry& t);
+    void add(AssetHistory& rows, const Heartbeat& h);
     /// Drops rows older than the age cap relative to `now`.
     void trim(TimestampMs now);
 
@@ -45,8 +56,7 @@ public:
 private:
     std::size_t m_max_rows;
     std::int64_t m_max_age_ms;
-    std::unordered_map<Uuid, std::deque<Telemetry>> m_telemetry;
-    std::unordered_map<Uuid, std::deque<Heartbeat>> m_heartbeats;
+    std::unordered_map<Uuid, AssetHistory> m_assets;
     std::size_t m_telemetry_rows = 0;
     std::uint64_t m_evicted = 0;
 };

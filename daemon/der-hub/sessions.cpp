@@ -4,7 +4,7 @@
 
 namespace der::hub {
 
-RegisterOutcome SessionTable::on_register(const std::string& routing_id, const wire::Register& reg,
+RegisterOutcome SessionTable::on_register(std::string_view routing_id, const wire::Register& reg,
                                           std::int64_t now_mono, TimestampMs now_wall, std::int64_t held_ms) {
     RegisterOutcome out;
     if (reg.proto != k_protocol_version) {
@@ -26,13 +26,14 @@ RegisterOutcome SessionTable::on_register(const std::string& routing_id, const w
             }
             out.replaced_other_instance = true;
         }
-        if (held.routing_id != routing_id) m_routes.erase(held.routing_id);
+        m_routes.erase(held.routing_id);  // before the session it points to goes
         erase(it);
     }
     // A routing id belongs to one session; a peer re-registering for another asset drops the old one.
     if (auto route = m_routes.find(routing_id); route != m_routes.end()) {
-        if (auto other = m_sessions.find(route->second); other != m_sessions.end()) erase(other);
+        const Uuid other = route->second->asset_id;
         m_routes.erase(route);
+        if (auto it = m_sessions.find(other); it != m_sessions.end()) erase(it);
     }
 
     Session s;
@@ -44,22 +45,26 @@ RegisterOutcome SessionTable::on_register(const std::string& routing_id, const w
     s.connected_at = now_wall;
     s.last_seen_wall = now_wall;
     s.last_seen_mono = now_mono;
-    m_routes[routing_id] = reg.asset_id;
 
     auto& epoch = m_epochs[reg.asset_id];
     if (epoch.epoch != reg.epoch) epoch = EpochState{reg.epoch, std::nullopt, std::nullopt};
+    s.epoch_state = &epoch;
     out.ack_seq = m_tack_committed ? epoch.committed : epoch.acked;
     out.admitted = true;
-    auto [it, inserted] = m_sessions.emplace(reg.asset_id, std::move(s));
+    Session& stored = m_sessions.emplace(reg.asset_id, std::move(s)).first->second;
     ++m_online;
-    mark_changed(it->second);
+    mark_changed(stored);
+    m_routes.insert_or_assign(std::string(routing_id), &stored);
     return out;
 }
 
-Session* SessionTable::by_route(const std::string& routing_id) {
+Session* SessionTable::by_route(std::string_view routing_id) {
     const auto it = m_routes.find(routing_id);
-    if (it == m_routes.end()) return nullptr;
-    return by_asset(it->second);
+    return it == m_routes.end() ? nullptr : it->second;
+}
+
+EpochState& SessionTable::epoch_of(const Session& s) {
+    return s.epoch_state != nullptr ? *s.epoch_state : m_epochs[s.asset_id];
 }
 
 Session* SessionTable::by_asset(const Uuid& asset_id) {
@@ -85,7 +90,7 @@ bool SessionTable::touch(Session& s, std::int64_t now_mono, TimestampMs now_wall
 TelemetryOutcome SessionTable::on_telemetry(Session& s, const Telemetry& t) {
     if (t.asset_id != s.asset_id) return TelemetryOutcome::wrong_asset;
     if (t.epoch != s.epoch) return TelemetryOutcome::wrong_epoch;
-    auto& epoch = m_epochs[s.asset_id];
+    auto& epoch = epoch_of(s);
     if (epoch.epoch != t.epoch) epoch = EpochState{t.epoch, std::nullopt, std::nullopt};
     if (epoch.acked) {
         if (t.seq <= *epoch.acked) return TelemetryOutcome::duplicate;
@@ -100,9 +105,13 @@ TelemetryOutcome SessionTable::on_telemetry(Session& s, const Telemetry& t) {
 TelemetryOutcome SessionTable::peek_telemetry(const Session& s, const Telemetry& t) const {
     if (t.asset_id != s.asset_id) return TelemetryOutcome::wrong_asset;
     if (t.epoch != s.epoch) return TelemetryOutcome::wrong_epoch;
-    const auto it = m_epochs.find(s.asset_id);
-    if (it != m_epochs.end() && it->second.epoch == t.epoch && it->second.acked) {
-        const std::uint64_t acked = *it->second.acked;
+    const EpochState* state = s.epoch_state;
+    if (state == nullptr) {
+        const auto it = m_epochs.find(s.asset_id);
+        state = it != m_epochs.end() ? &it->second : nullptr;
+    }
+    if (state != nullptr && state->epoch == t.epoch && state->acked) {
+        const std::uint64_t acked = *state->acked;
         if (t.seq <= acked) return TelemetryOutcome::duplicate;
         if (t.seq != acked + 1) return TelemetryOutcome::gap;
     }
@@ -123,15 +132,23 @@ Session* SessionTable::on_committed(const Uuid& asset_id, const Uuid& epoch, std
 }
 
 std::optional<std::uint64_t> SessionTable::committed(const Session& s) const {
-    const auto it = m_epochs.find(s.asset_id);
-    if (it == m_epochs.end() || it->second.epoch != s.epoch) return std::nullopt;
-    return it->second.committed;
+    const EpochState* state = s.epoch_state;
+    if (state == nullptr) {
+        const auto it = m_epochs.find(s.asset_id);
+        state = it != m_epochs.end() ? &it->second : nullptr;
+    }
+    if (state == nullptr || state->epoch != s.epoch) return std::nullopt;
+    return state->committed;
 }
 
 std::optional<std::uint64_t> SessionTable::acked(const Session& s) const {
-    const auto it = m_epochs.find(s.asset_id);
-    if (it == m_epochs.end() || it->second.epoch != s.epoch) return std::nullopt;
-    return it->second.acked;
+    const EpochState* state = s.epoch_state;
+    if (state == nullptr) {
+        const auto it = m_epochs.find(s.asset_id);
+        state = it != m_epochs.end() ? &it->second : nullptr;
+    }
+    if (state == nullptr || state->epoch != s.epoch) return std::nullopt;
+    return state->acked;
 }
 
 std::vector<Uuid> SessionTable::sweep_offline(std::int64_t now_mono, std::int64_t timeout_ms) {

@@ -16,10 +16,27 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 #include <vector>
 
 namespace der::hub {
+
+struct AssetHistory;  // memory_history.hpp
+
+/// What the hub last heard of an asset (its REST view): kept per asset, never erased.
+struct Live {
+    std::optional<Telemetry> latest;
+    TimestampMs latest_received = 0;
+    std::optional<Heartbeat> heartbeat;
+};
+
+/// Exactly-once state of an asset, across its sessions.
+struct EpochState {
+    Uuid epoch;
+    std::optional<std::uint64_t> acked;
+    std::optional<std::uint64_t> committed;  ///< with a database: in PostgreSQL
+};
 
 struct Session {
     Uuid asset_id;
@@ -35,6 +52,12 @@ struct Session {
     std::int64_t last_tack_mono = -1'000'000;
     bool tack_due = false;
     bool journaled = false;  ///< in SessionTable's change journal (see take_changed)
+    /// The asset's slots elsewhere, so that a message costs one lookup (its
+    /// routing id): set by on_register (epoch) and by the hub (live,
+    /// history); all point into maps that never erase while the session lives.
+    EpochState* epoch_state = nullptr;
+    Live* live = nullptr;
+    AssetHistory* history = nullptr;
 };
 
 struct RegisterOutcome {
@@ -49,10 +72,11 @@ enum class TelemetryOutcome { stored, duplicate, gap, wrong_asset, wrong_epoch }
 class SessionTable {
 public:
     /// `held_ms`: how long a silent holder still keeps its asset from another instance.
-    RegisterOutcome on_register(const std::string& routing_id, const wire::Register& reg, std::int64_t now_mono,
+    RegisterOutcome on_register(std::string_view routing_id, const wire::Register& reg, std::int64_t now_mono,
                                 TimestampMs now_wall, std::int64_t held_ms);
 
-    [[nodiscard]] Session* by_route(const std::string& routing_id);
+    /// One hash lookup of the routing id (no string built).
+    [[nodiscard]] Session* by_route(std::string_view routing_id);
     [[nodiscard]] Session* by_asset(const Uuid& asset_id);
     [[nodiscard]] const Session* by_asset(const Uuid& asset_id) const;
 
@@ -107,18 +131,23 @@ public:
     }
 
 private:
-    struct EpochState {
-        Uuid epoch;
-        std::optional<std::uint64_t> acked;
-        std::optional<std::uint64_t> committed;  ///< with a database: in PostgreSQL
+    /// Routing ids are short (libzmq makes 5-byte ones): FNV-1a, looked up by string_view.
+    struct RouteHash {
+        using is_transparent = void;
+        std::size_t operator()(std::string_view s) const noexcept {
+            std::uint64_t h = 1469598103934665603ULL;
+            for (const char c : s) h = (h ^ static_cast<unsigned char>(c)) * 1099511628211ULL;
+            return static_cast<std::size_t>(h ^ (h >> 29));
+        }
     };
+    [[nodiscard]] EpochState& epoch_of(const Session& s);
     bool m_tack_committed = false;
-    std::unordered_map<Uuid, Session> m_sessions;         // by asset
-    std::unordered_map<std::string, Uuid> m_routes;       // routing id -> asset
-    std::unordered_map<Uuid, EpochState> m_epochs;        // by asset, outlives sessions
-    std::size_t m_online = 0;                             // sessions with `online`
-    std::vector<Uuid> m_changed;                          // the change journal
-    /// Erases a session (its asset goes into the journal).
+    std::unordered_map<Uuid, Session> m_sessions;                                 // by asset
+    std::unordered_map<std::string, Session*, RouteHash, std::equal_to<>> m_routes;  // routing id -> into m_sessions
+    std::unordered_map<Uuid, EpochState> m_epochs;  // by asset, outlives sessions; never erased under a session
+    std::size_t m_online = 0;                       // sessions with `online`
+    std::vector<Uuid> m_changed;                    // the change journal
+    /// Erases a session (its asset goes into the journal); its route must be erased first.
     void erase(std::unordered_map<Uuid, Session>::iterator it);
 };
 

@@ -1172,9 +1172,202 @@ std::optional<Error> with_object(std::string_view message, std::string_view body
     return Error{Errc::decode, fmt::format("{}: {}", message, problem)};
 }
 
+// --- decoding: the flat fast path ----------------------------------------------
+//
+// The hot messages (telemetry, heartbeat, tack, ack) are flat maps of scalars.
+// They are read straight from the bytes, without building a msgpack::object
+// tree: each value is turned into a stack msgpack::object (scalars only, the
+// way msgpack::unpack would make it) and handed to the same field reader as
+// above. The fast path only ever says "decoded" or "not sure": anything it
+// does not handle (a nested value, an unknown or non-string key, a missing
+// field, a value its reader refuses, a limit, a short or long body) sends
+// the body to the tree decoder, which accepts or rejects it with its own
+// error. So what is accepted, and every error, is the tree decoder's.
+
+/// Reads one msgpack scalar at `p` into `o`; false for anything else (maps,
+/// arrays, ext, never-used bytes) or a value running past `end`.
+class FlatReader {
+public:
+    explicit FlatReader(std::string_view body) noexcept
+        : m_p(reinterpret_cast<const unsigned char*>(body.data())), m_end(m_p + body.size()),
+          m_max_bytes(std::min(k_max_str, body.size())),
+          m_max_map(std::min(k_max_elements, body.size()) / 2) {}
+
+    [[nodiscard]] bool at_end() const noexcept { return m_p == m_end; }
+
+    bool map_header(std::uint32_t& n) noexcept {
+        if (m_p == m_end) return false;
+        const unsigned char c = *m_p++;
+        if ((c & 0xf0) == 0x80) {
+            n = c & 0x0f;
+            return true;
+        }
+        if (c == 0xde) return big<std::uint16_t>(n);
+        if (c == 0xdf) return big<std::uint32_t>(n);
+        return false;
+    }
+
+    bool scalar(Obj& o) noexcept {
+        if (m_p == m_end) return false;
+        const unsigned char c = *m_p++;
+        if (c <= 0x7f) return positive(o, c);
+        if (c >= 0xe0) return negative(o, static_cast<std::int8_t>(c));
+        if ((c & 0xe0) == 0xa0) return raw(o, mt::STR, c & 0x1f);
+        std::uint32_t n = 0;
+        switch (c) {
+        case 0xc0: o.type = mt::NIL; return true;
+        case 0xc2: o.type = mt::BOOLEAN; o.via.boolean = false; return true;
+        case 0xc3: o.type = mt::BOOLEAN; o.via.boolean = true; return true;
+        case 0xc4: return big<std::uint8_t>(n) && raw(o, mt::BIN, n);
+        case 0xc5: return big<std::uint16_t>(n) && raw(o, mt::BIN, n);
+        case 0xc6: return big<std::uint32_t>(n) && raw(o, mt::BIN, n);
+        case 0xca: {
+            std::uint32_t bits = 0;
+            if (!big<std::uint32_t>(bits)) return false;
+            o.type = mt::FLOAT32;
+            o.via.f64 = static_cast<double>(std::bit_cast<float>(bits));
+            return true;
+        }
+        case 0xcb: {
+            std::uint64_t bits = 0;
+            if (!big<std::uint64_t>(bits)) return false;
+            o.type = mt::FLOAT64;
+            o.via.f64 = std::bit_cast<double>(bits);
+            return true;
+        }
+        case 0xcc: return unsigned_int<std::uint8_t>(o);
+        case 0xcd: return unsigned_int<std::uint16_t>(o);
+        case 0xce: return unsigned_int<std::uint32_t>(o);
+        case 0xcf: return unsigned_int<std::uint64_t>(o);
+        case 0xd0: return signed_int<std::uint8_t, std::int8_t>(o);
+        case 0xd1: return signed_int<std::uint16_t, std::int16_t>(o);
+        case 0xd2: return signed_int<std::uint32_t, std::int32_t>(o);
+        case 0xd3: return signed_int<std::uint64_t, std::int64_t>(o);
+        case 0xd9: return big<std::uint8_t>(n) && raw(o, mt::STR, n);
+        case 0xda: return big<std::uint16_t>(n) && raw(o, mt::STR, n);
+        case 0xdb: return big<std::uint32_t>(n) && raw(o, mt::STR, n);
+        default: return false;  // arrays, maps, ext, 0xc1
+        }
+    }
+
+    /// The largest map msgpack::unpack takes from a body this size (limits_for).
+    [[nodiscard]] std::size_t max_map() const noexcept { return m_max_map; }
+
+private:
+    template <class U, class T>
+    bool big(T& out) noexcept {
+        if (static_cast<std::size_t>(m_end - m_p) < sizeof(U)) return false;
+        U v = 0;
+        std::memcpy(&v, m_p, sizeof(U));
+        if constexpr (sizeof(U) > 1 && std::endian::native == std::endian::little) v = std::byteswap(v);
+        m_p += sizeof(U);
+        out = static_cast<T>(v);
+        return true;
+    }
+    bool positive(Obj& o, std::uint64_t v) noexcept {
+        o.type = mt::POSITIVE_INTEGER;
+        o.via.u64 = v;
+        return true;
+    }
+    bool negative(Obj& o, std::int64_t v) noexcept {
+        o.type = mt::NEGATIVE_INTEGER;
+        o.via.i64 = v;
+        return true;
+    }
+    template <class U>
+    bool unsigned_int(Obj& o) noexcept {
+        std::uint64_t v = 0;
+        return big<U>(v) && positive(o, v);
+    }
+    template <class U, class S>
+    bool signed_int(Obj& o) noexcept {
+        U bits = 0;
+        if (!big<U>(bits)) return false;
+        const auto v = static_cast<S>(bits);
+        return v >= 0 ? positive(o, static_cast<std::uint64_t>(v)) : negative(o, v);
+    }
+    bool raw(Obj& o, mt::object_type type, std::uint32_t n) noexcept {
+        if (n > m_max_bytes || static_cast<std::size_t>(m_end - m_p) < n) return false;
+        o.type = type;
+        if (type == mt::STR) {
+            o.via.str.size = n;
+            o.via.str.ptr = reinterpret_cast<const char*>(m_p);
+        } else {
+            o.via.bin.size = n;
+            o.via.bin.ptr = reinterpret_cast<const char*>(m_p);
+        }
+        m_p += n;
+        return true;
+    }
+    const unsigned char* m_p;
+    const unsigned char* m_end;
+    std::size_t m_max_bytes;  ///< longest str/bin msgpack::unpack takes from this body (limits_for)
+    std::size_t m_max_map;
+};
+
+/// Decodes `body` into `out` when it is a flat map the tree decoder would
+/// accept; false means "ask the tree decoder" (`out` is then garbage).
+template <const auto& spec, class S>
+bool read_flat(std::string_view body, S& out) noexcept {
+    constexpr std::size_t N = spec.size();
+    static constexpr std::uint64_t k_required = required_mask(spec);
+    FlatReader in(body);
+    const std::size_t max_map = in.max_map();
+    std::uint32_t pairs = 0;
+    if (!in.map_header(pairs) || pairs > max_map) return false;
+    std::uint64_t seen = 0;
+    std::size_t hint = 0;
+    Obj key;
+    Obj value;
+    Fault f;
+    for (std::uint32_t n = 0; n < pairs; ++n) {
+        if (!in.scalar(key) || key.type != mt::STR) return false;
+        const std::size_t i = find_field(spec, as_view(key), hint);
+        if (i == N || !in.scalar(value)) return false;
+        bool ok = false;
+        try {
+            ok = spec[i].read(value, out, f);
+        } catch (...) {  // a std::string that cannot grow: the tree decoder says so
+            return false;
+        }
+        if (!ok) return false;
+        seen |= std::uint64_t{1} << i;
+        hint = i + 1;
+    }
+    return in.at_end() && (k_required & ~seen) == 0;
+}
+
+template <class T>
+struct FlatSpec {
+    static bool read(std::string_view, T&) noexcept { return false; }
+};
+template <>
+struct FlatSpec<Telemetry> {
+    static bool read(std::string_view body, Telemetry& v) noexcept { return read_flat<k_telemetry_fields>(body, v); }
+};
+template <>
+struct FlatSpec<Heartbeat> {
+    static bool read(std::string_view body, Heartbeat& v) noexcept { return read_flat<k_heartbeat_fields>(body, v); }
+};
+template <>
+struct FlatSpec<Tack> {
+    static bool read(std::string_view body, Tack& v) noexcept { return read_flat<k_tack_fields>(body, v); }
+};
+template <>
+struct FlatSpec<Ack> {
+    static bool read(std::string_view body, Ack& v) noexcept { return read_flat<k_ack_fields>(body, v); }
+};
+
+/// Off: every body goes through the tree decoder (decode_agent_reference).
+thread_local bool t_flat_enabled = true;
+
 template <class T>
 Result<T> decode_as(std::string_view message, std::string_view body) {
     T value{};
+    if (t_flat_enabled && FlatSpec<T>::read(body, value)) {
+        return value;
+    }
+    value = T{};
     auto error = with_object(message, body, [&](const Obj& o) -> std::optional<Error> {
         Fault f;
         if (!read(o, value, f)) {
@@ -1270,6 +1463,15 @@ Frame encode(const ControlMessage& message) {
     std::visit([&](const auto& m) { write(w, m); }, message);
     return frame;
 }
+
+namespace detail {
+Result<AgentMessage> decode_agent_reference(std::string_view type, std::string_view body) {
+    t_flat_enabled = false;
+    auto r = decode_agent(type, body);
+    t_flat_enabled = true;
+    return r;
+}
+}  // namespace detail
 
 Result<AgentMessage> decode_agent(std::string_view type, std::string_view body) {
     using M = AgentMessage;

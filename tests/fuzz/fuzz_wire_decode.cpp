@@ -3,6 +3,8 @@
 // Input: byte 0 picks the decoder and type frame (wire_kinds.hpp), the rest is
 // the body. Properties, beyond "never crash, never throw":
 // - a failure is Errc::decode with a message;
+// - decode_agent (with its flat fast path) and the object-tree decoder
+//   alone accept the same bodies, to equal values, and fail with the same error;
 // - what decodes re-encodes under the same type name, and that encoding
 //   decodes again to an equal value (decode(encode(x)) == x) whose encoding
 //   is byte-identical (which also covers NaN fields, where == cannot).
@@ -54,6 +56,18 @@ void check_stream_body(Decode decode, Encode encode, std::string_view body) {
 
 void check_agent(std::string_view type, std::string_view body) {
     check_message([](auto t, auto b) { return wire::decode_agent(t, b); }, type, body);
+    // The flat fast path (telemetry, heartbeat, tack, ack) against the
+    // msgpack object-tree decoder: same acceptance, value and error.
+    const auto fast = wire::decode_agent(type, body);
+    const auto tree = wire::detail::decode_agent_reference(type, body);
+    require(fast.has_value() == tree.has_value(), "the fast path accepts what the tree decoder accepts",
+            fast ? std::string("fast accepted") : fast.error().message);
+    if (fast) {
+        require(wire::encode(*fast).body == wire::encode(*tree).body, "the fast path decodes the tree decoder's value");
+    } else {
+        require(fast.error().message == tree.error().message, "the fast path fails with the tree decoder's error",
+                fast.error().message);
+    }
 }
 
 void check_control(std::string_view type, std::string_view body) {

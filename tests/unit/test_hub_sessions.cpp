@@ -4,6 +4,7 @@
 #include <catch2/catch.hpp>
 
 using namespace der;
+using der::hub::Session;
 using der::hub::SessionTable;
 using der::hub::Session;
 using der::hub::TelemetryOutcome;
@@ -170,4 +171,28 @@ TEST_CASE("sessions journal each changed asset once until the journal is taken",
     CHECK(table.take_changed() == std::vector<Uuid>{k_asset});
     table.drop_asset(k_asset);  // no session left: still journaled
     CHECK(table.take_changed() == std::vector<Uuid>{k_asset});
+}
+
+TEST_CASE("a routing id resolves to its current session through re-registers on the same and other routes", "[hub]") {
+    SessionTable table;
+    const auto instance = Uuid::v7(), epoch = Uuid::v7();
+    REQUIRE(table.on_register("r", make_register(instance, epoch), 0, 0, 1500).admitted);
+    REQUIRE(table.on_telemetry(*table.by_route("r"), record(epoch, 1)) == TelemetryOutcome::stored);
+    // The same peer registers again (a reconnect storm repeats registers): one session, same epoch state.
+    REQUIRE(table.on_register("r", make_register(instance, epoch), 10, 0, 1500).admitted);
+    Session* s = table.by_route("r");
+    REQUIRE(s != nullptr);
+    CHECK(s == table.by_asset(k_asset));
+    CHECK(table.on_telemetry(*s, record(epoch, 2)) == TelemetryOutcome::stored);
+    CHECK(table.acked(*s) == std::optional<std::uint64_t>(2));
+    // The peer now speaks for another asset: the first asset's session is gone.
+    wire::Register other = make_register(Uuid::v7(), Uuid::v7());
+    other.asset_id = Uuid::v5(k_namespace_dns, "test/other");
+    REQUIRE(table.on_register("r", other, 20, 0, 1500).admitted);
+    CHECK(table.by_asset(k_asset) == nullptr);
+    REQUIRE(table.by_route("r") != nullptr);
+    CHECK(table.by_route("r")->asset_id == other.asset_id);
+    CHECK(table.all().size() == 1);
+    table.drop_asset(other.asset_id);
+    CHECK(table.by_route("r") == nullptr);
 }

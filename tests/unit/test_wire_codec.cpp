@@ -369,6 +369,72 @@ TEST_CASE("decoders survive random and mutated bytes for every type", "[wire]") 
     CHECK(decoded > 0);  // some mutations keep a frame valid (e.g. a changed double)
 }
 
+TEST_CASE("the flat fast path decodes exactly what the object-tree decoder does", "[wire]") {
+    // decode_agent reads telemetry, heartbeat, tack and ack without a msgpack
+    // object tree; detail::decode_agent_reference is the tree decoder alone.
+    // Every body must give the same value, or the same error message.
+    std::vector<std::pair<std::string, std::string>> seeds;
+    for (const auto& m : agent_messages()) {
+        const Frame f = encode(m);
+        if (f.type == "telemetry" || f.type == "heartbeat" || f.type == "tack" || f.type == "ack")
+            seeds.emplace_back(f.type, f.body);
+    }
+    REQUIRE(seeds.size() >= 4);
+    // Hand-made variants the encoder never writes: other int and float
+    // widths, map 16, string UUIDs, nil optionals, unknown and duplicate keys.
+    const std::string u = "\xc4\x10" + std::string(16, '\x01');
+    const std::string hb_tail = mp::str("ts") + "\xd0\x05" + mp::str("uptime_s") + "\xca\x3f\x80\x00\x00" +
+                                mp::str("buffered") + "\xcd\x01\x00";
+    seeds.emplace_back("heartbeat", "\x84" + mp::str("asset_id") + u + hb_tail);
+    seeds.emplace_back("heartbeat", "\xde\x00\x04" + mp::str("asset_id") + mp::str(id(3).to_string()) + hb_tail);
+    seeds.emplace_back("heartbeat", "\x85" + mp::str("asset_id") + u + hb_tail + mp::str("agent_version") + "\xc0");
+    seeds.emplace_back("heartbeat", "\x85" + mp::str("asset_id") + u + hb_tail + mp::str("extra") + "\x90");
+    seeds.emplace_back("heartbeat", "\x85" + mp::str("asset_id") + u + hb_tail + mp::str("ts") + "\xff");
+    seeds.emplace_back("heartbeat", "\x84" + mp::str("asset_id") + u + hb_tail + "\xc0");
+    seeds.emplace_back("tack", "\x82" + mp::str("epoch") + u + mp::str("seq") + "\xd3" + mp::be(7, 8));
+    seeds.emplace_back("tack", "\x82" + mp::str("epoch") + u + mp::str("seq") + "\xd0\xff");
+    seeds.emplace_back("tack", "\x82\x01" + u + mp::str("seq") + "\x07");
+
+    std::mt19937_64 rng(20261124);
+    std::uniform_int_distribution<int> byte(0, 255);
+    std::size_t agree_ok = 0;
+    std::size_t agree_error = 0;
+    auto compare = [&](const std::string& type, const std::string& body) {
+        INFO(type << " body " << to_hex(body));
+        const auto fast = decode_agent(type, body);
+        const auto tree = detail::decode_agent_reference(type, body);
+        REQUIRE(fast.has_value() == tree.has_value());
+        if (fast) {
+            CHECK(encode(*fast).body == encode(*tree).body);  // bytes: NaN fields compare unequal
+            ++agree_ok;
+        } else {
+            CHECK(fast.error().code == tree.error().code);
+            CHECK(fast.error().message == tree.error().message);
+            ++agree_error;
+        }
+    };
+    for (const auto& [type, body] : seeds) {
+        compare(type, body);
+        for (std::size_t n = 0; n < body.size(); ++n) compare(type, body.substr(0, n));
+    }
+    for (int i = 0; i < 20'000; ++i) {
+        const auto& [type, seed] = seeds[static_cast<std::size_t>(i) % seeds.size()];
+        std::string body = seed;
+        const int edits = 1 + byte(rng) % 3;
+        for (int e = 0; e < edits && !body.empty(); ++e) {
+            const std::size_t at = static_cast<std::size_t>(byte(rng) * 7919) % body.size();
+            switch (byte(rng) % 3) {
+            case 0: body[at] = static_cast<char>(byte(rng)); break;
+            case 1: body.resize(at); break;
+            default: body.insert(at, 1, static_cast<char>(byte(rng))); break;
+            }
+        }
+        compare(type, body);
+    }
+    CHECK(agree_ok > 100);
+    CHECK(agree_error > 100);
+}
+
 TEST_CASE("decode names a field of the wrong type", "[wire]") {
     const auto t = telemetry_map();
     CHECK(decode_error("telemetry", t.with("seq", mp::str("12")).bytes()) ==

@@ -54,4 +54,12 @@ Result<Telemetry> decode_telemetry(std::string_view body);
 Result<Dispatch> decode_dispatch(std::string_view body);
 Result<AgentEvent> decode_agent_event(std::string_view body);
 
+namespace detail {
+/// decode_agent without its fast path for flat messages (telemetry,
+/// heartbeat, tack, ack): the msgpack object-tree decoder alone. Tests and
+/// the fuzz target check that both accept the same bodies, equal, and fail
+/// with the same error.
+Result<AgentMessage> decode_agent_reference(std::string_view type, std::string_view body);
+}  // namespace detail
+
 }  // namespace der::wire
