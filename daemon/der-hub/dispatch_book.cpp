@@ -45,8 +45,16 @@ void DispatchBook::enter(Entry& e, DispatchState state, Now now, std::vector<Dis
     }
     if (state != DispatchState::scheduled)
         std::erase(m_scheduled, e.d.dispatch_id);
+    if (!e.parent && (state == DispatchState::queued || state == DispatchState::sent)) arm(e);
     changed.push_back(e.d);  // a copy: each transition is reported as it was
     if (e.d.parent_id) update_parent(*e.d.parent_id, now, changed);
+}
+
+void DispatchBook::arm(const Entry& e) {
+    std::int64_t when = e.d.state == DispatchState::sent ? e.sent_mono + m_ack_timeout_ms
+                                                         : e.start_mono + m_pending_ttl_ms;
+    if (const auto end = end_mono(e)) when = std::min(when, *end);
+    m_deadlines.push({when, e.d.dispatch_id});
 }
 
 DispatchBook::Entry& DispatchBook::add(const NewDispatch& request, Now now, bool parent) {
@@ -131,7 +139,8 @@ bool DispatchBook::adopt(const Dispatch& d, Now now, bool parent, std::vector<Di
     }
     m_order.push_back(id);
     if (d.parent_id) m_children[*d.parent_id].push_back(id);
-    m_entries.emplace(id, std::move(e));
+    const Entry& adopted = m_entries.emplace(id, std::move(e)).first->second;
+    if (!parent && is_open(adopted.d.state)) arm(adopted);
     return true;
 }
 
@@ -259,6 +268,7 @@ void DispatchBook::mark_sent(const Uuid& id, Now now, std::vector<Dispatch>& cha
     if (it == m_entries.end() || !is_open(it->second.d.state)) return;
     it->second.sent_mono = now.mono;
     if (it->second.d.state != DispatchState::sent) enter(it->second, DispatchState::sent, now, changed);
+    else arm(it->second);  // sent again: the ack timeout restarts
 }
 
 void DispatchBook::mark_queued(const Uuid& id, Now now, std::vector<Dispatch>& changed) {
@@ -299,26 +309,33 @@ void DispatchBook::tick(Now now, std::vector<Dispatch>& changed) {
         });
         for (const auto& id : due) start(m_entries.at(id), now, changed);
     }
-    // Only open dispatches have timers, and there is at most one per asset.
-    std::vector<Uuid> open;
-    open.reserve(m_open.size());
-    for (const auto& [asset, id] : m_open) open.push_back(id);
-    for (const auto& id : open) {
-        Entry& e = m_entries.at(id);
-        const auto end = end_mono(e);
-        if (end && now.mono >= *end) {
-            if (e.d.state != DispatchState::applied)
-                e.d.error = fmt::format("its duration ran out while {}", to_string(e.d.state));
-            enter(e, DispatchState::expired, now, changed);
-            continue;
-        }
-        if (e.d.state == DispatchState::sent && now.mono - e.sent_mono >= m_ack_timeout_ms) {
-            e.d.error = fmt::format("no ack from the agent within {} ms", m_ack_timeout_ms);
-            enter(e, DispatchState::failed, now, changed);
-        } else if (e.d.state == DispatchState::queued && now.mono - e.start_mono >= m_pending_ttl_ms) {
-            e.d.error = fmt::format("agent offline for longer than the pending TTL ({} s)", m_pending_ttl_ms / 1000);
-            enter(e, DispatchState::failed, now, changed);
-        }
+    // Only open dispatches have timers; each is in m_deadlines at its next
+    // one (an applied dispatch without a duration has none).
+    while (!m_deadlines.empty() && m_deadlines.top().mono <= now.mono) {
+        const Uuid id = m_deadlines.top().id;
+        m_deadlines.pop();
+        const auto it = m_entries.find(id);
+        if (it == m_entries.end() || it->second.parent || !is_open(it->second.d.state)) continue;  // stale
+        check_timers(it->second, now, changed);
+    }
+}
+
+void DispatchBook::check_timers(Entry& e, Now now, std::vector<Dispatch>& changed) {
+    const auto end = end_mono(e);
+    if (end && now.mono >= *end) {
+        if (e.d.state != DispatchState::applied)
+            e.d.error = fmt::format("its duration ran out while {}", to_string(e.d.state));
+        enter(e, DispatchState::expired, now, changed);
+        return;
+    }
+    if (e.d.state == DispatchState::sent && now.mono - e.sent_mono >= m_ack_timeout_ms) {
+        e.d.error = fmt::format("no ack from the agent within {} ms", m_ack_timeout_ms);
+        enter(e, DispatchState::failed, now, changed);
+    } else if (e.d.state == DispatchState::queued && now.mono - e.start_mono >= m_pending_ttl_ms) {
+        e.d.error = fmt::format("agent offline for longer than the pending TTL ({} s)", m_pending_ttl_ms / 1000);
+        enter(e, DispatchState::failed, now, changed);
+    } else if (e.d.state == DispatchState::applied && end) {
+        m_deadlines.push({*end, e.d.dispatch_id});  // applied: only its end is left
     }
 }
 

@@ -24,7 +24,9 @@
 
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <optional>
+#include <queue>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -106,6 +108,8 @@ public:
                 std::vector<Dispatch>& changed);
 
     /// Timers: ack timeouts, durations that ended, queued past the TTL.
+    /// Called every turn of the event loop: costs a heap peek unless a
+    /// deadline is due (it never scans the open dispatches).
     void tick(Now now, std::vector<Dispatch>& changed);
 
     /// Dispatches newest first, optionally of one asset and/or in a state,
@@ -135,6 +139,11 @@ private:
     void enter(Entry& e, DispatchState state, Now now, std::vector<Dispatch>& changed);
     [[nodiscard]] std::optional<std::int64_t> end_mono(const Entry& e) const;
     void forget_oldest();
+    /// Notes when an open dispatch's timers must be looked at again (its
+    /// end, its ack timeout when sent, its pending TTL when queued).
+    void arm(const Entry& e);
+    /// The timers of one open dispatch, as of `now`.
+    void check_timers(Entry& e, Now now, std::vector<Dispatch>& changed);
 
     std::int64_t m_pending_ttl_ms;
     std::int64_t m_ack_timeout_ms;
@@ -143,6 +152,14 @@ private:
     std::deque<Uuid> m_order;                     // creation order, for history and eviction
     std::unordered_map<Uuid, Uuid> m_open;        // asset -> open dispatch
     std::vector<Uuid> m_scheduled;                // not started yet
+    struct Deadline {
+        std::int64_t mono = 0;
+        Uuid id;
+        bool operator>(const Deadline& o) const { return mono > o.mono; }
+    };
+    /// Min-heap of when open dispatches need a look; stale entries (the
+    /// dispatch moved on) are dropped when they come up.
+    std::priority_queue<Deadline, std::vector<Deadline>, std::greater<>> m_deadlines;
     std::unordered_map<Uuid, std::vector<Uuid>> m_children;  // parent -> children
     std::uint64_t m_transitions[k_dispatch_state_count] = {};
     std::size_t m_in_state[k_dispatch_state_count] = {};

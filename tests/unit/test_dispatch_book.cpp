@@ -195,3 +195,41 @@ TEST_CASE("adopt takes back what was in force before a restart, with its timers 
     CHECK(book.find(later.dispatch_id)->state == DispatchState::queued);
     CHECK(book.find(newer.dispatch_id)->state == DispatchState::superseded);
 }
+
+TEST_CASE("sending a dispatch again restarts its ack timeout, and the timers of many open dispatches all fire",
+          "[hub][dispatch]") {
+    DispatchBook book(900, 5);
+    std::vector<Dispatch> changed;
+    const Uuid id = book.create({k_asset, 1.0, std::nullopt, "", "ops", std::nullopt, std::nullopt}, Now{0, 0}, changed)
+                        .dispatch_id;
+    book.mark_sent(id, Now{0, 0}, changed);
+    book.mark_sent(id, Now{4'000, 4'000}, changed);  // again, in a welcome after a reconnect
+    book.tick(Now{6'000, 6'000}, changed);
+    CHECK(book.find(id)->state == DispatchState::sent);
+    book.tick(Now{9'000, 9'000}, changed);
+    CHECK(book.find(id)->state == DispatchState::failed);
+
+    // 50 assets: applied ones without a duration stay, applied ones with one
+    // expire at their end, sent ones fail at the ack timeout.
+    std::vector<Uuid> forever, timed, unacked;
+    for (int i = 0; i < 50; ++i) {
+        const Uuid asset = Uuid::v5(k_namespace_dns, "test/asset-" + std::to_string(i));
+        const std::optional<double> duration = i % 3 == 1 ? std::optional<double>(20.0) : std::nullopt;
+        const Uuid d = book.create({asset, 1.0, duration, "", "ops", std::nullopt, std::nullopt}, Now{10'000, 10'000},
+                                   changed)
+                           .dispatch_id;
+        book.mark_sent(d, Now{10'000, 10'000}, changed);
+        if (i % 3 == 2) {
+            unacked.push_back(d);
+            continue;
+        }
+        CHECK(book.on_ack(asset, d, true, "", Now{10'001, 10'001}, changed));
+        (duration ? timed : forever).push_back(d);
+    }
+    book.tick(Now{15'000, 15'000}, changed);
+    for (const auto& d : unacked) CHECK(book.find(d)->state == DispatchState::failed);
+    for (const auto& d : timed) CHECK(book.find(d)->state == DispatchState::applied);
+    book.tick(Now{30'000, 30'000}, changed);
+    for (const auto& d : timed) CHECK(book.find(d)->state == DispatchState::expired);
+    for (const auto& d : forever) CHECK(book.find(d)->state == DispatchState::applied);
+}
