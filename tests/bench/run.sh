@@ -549,8 +549,13 @@ load_end=$(cut -d' ' -f1-3 /proc/loadavg)
   echo
   echo "- CPU: $cpu_model, $cores cores; RAM $ram; kernel $kernel"
   echo "- Started $started at commit $commit; load average at start $load_start, at end $load_end"
-  echo "- Other compiler/build processes running at start: $others. This machine is shared with other"
-  echo "  builders: figures are noisy, CPU-bound ones (ingest, REST) most."
+  if [ "$others" -gt 0 ]; then
+    echo "- Other compiler/build processes running at start: $others. This machine is shared with other"
+    echo "  builders: figures are noisy, CPU-bound ones (ingest, REST) most."
+  else
+    echo "- No compiler or build process was running at start. Two cores carry the hub, the load generators"
+    echo "  and the baselines at once, so CPU-bound figures (ingest, REST) still move between runs."
+  fi
   echo
   echo "## Figures"
   echo
