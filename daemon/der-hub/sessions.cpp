@@ -102,14 +102,16 @@ TelemetryOutcome SessionTable::on_telemetry(Session& s, const Telemetry& t) {
     return TelemetryOutcome::stored;
 }
 
+const EpochState* SessionTable::find_epoch(const Session& s) const {
+    if (s.epoch_state != nullptr) return s.epoch_state;
+    const auto it = m_epochs.find(s.asset_id);
+    return it != m_epochs.end() ? &it->second : nullptr;
+}
+
 TelemetryOutcome SessionTable::peek_telemetry(const Session& s, const Telemetry& t) const {
     if (t.asset_id != s.asset_id) return TelemetryOutcome::wrong_asset;
     if (t.epoch != s.epoch) return TelemetryOutcome::wrong_epoch;
-    const EpochState* state = s.epoch_state;
-    if (state == nullptr) {
-        const auto it = m_epochs.find(s.asset_id);
-        state = it != m_epochs.end() ? &it->second : nullptr;
-    }
+    const EpochState* state = find_epoch(s);
     if (state != nullptr && state->epoch == t.epoch && state->acked) {
         const std::uint64_t acked = *state->acked;
         if (t.seq <= acked) return TelemetryOutcome::duplicate;
@@ -132,21 +134,13 @@ Session* SessionTable::on_committed(const Uuid& asset_id, const Uuid& epoch, std
 }
 
 std::optional<std::uint64_t> SessionTable::committed(const Session& s) const {
-    const EpochState* state = s.epoch_state;
-    if (state == nullptr) {
-        const auto it = m_epochs.find(s.asset_id);
-        state = it != m_epochs.end() ? &it->second : nullptr;
-    }
+    const EpochState* state = find_epoch(s);
     if (state == nullptr || state->epoch != s.epoch) return std::nullopt;
     return state->committed;
 }
 
 std::optional<std::uint64_t> SessionTable::acked(const Session& s) const {
-    const EpochState* state = s.epoch_state;
-    if (state == nullptr) {
-        const auto it = m_epochs.find(s.asset_id);
-        state = it != m_epochs.end() ? &it->second : nullptr;
-    }
+    const EpochState* state = find_epoch(s);
     if (state == nullptr || state->epoch != s.epoch) return std::nullopt;
     return state->acked;
 }

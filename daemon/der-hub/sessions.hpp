@@ -141,6 +141,8 @@ private:
         }
     };
     [[nodiscard]] EpochState& epoch_of(const Session& s);
+    /// The session's epoch state without creating one (nullptr: none yet).
+    [[nodiscard]] const EpochState* find_epoch(const Session& s) const;
     bool m_tack_committed = false;
     std::unordered_map<Uuid, Session> m_sessions;                                 // by asset
     std::unordered_map<std::string, Session*, RouteHash, std::equal_to<>> m_routes;  // routing id -> into m_sessions
