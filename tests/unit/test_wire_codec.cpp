@@ -235,6 +235,20 @@ std::string decode_error(std::string_view type, std::string_view body) {
     return r.error().message;
 }
 
+/// 1..max_edits random edits of `body`: a flipped byte, a cut tail or an inserted byte each.
+void mutate(std::string& body, std::mt19937_64& rng, int max_edits) {
+    std::uniform_int_distribution<int> byte(0, 255);
+    const int edits = 1 + byte(rng) % max_edits;
+    for (int e = 0; e < edits && !body.empty(); ++e) {
+        const std::size_t at = static_cast<std::size_t>(byte(rng) * 7919) % body.size();
+        switch (byte(rng) % 3) {
+        case 0: body[at] = static_cast<char>(byte(rng)); break;
+        case 1: body.resize(at); break;
+        default: body.insert(at, 1, static_cast<char>(byte(rng))); break;
+        }
+    }
+}
+
 }  // namespace
 
 TEST_CASE("every agent message survives an encode/decode round trip", "[wire]") {
@@ -352,15 +366,7 @@ TEST_CASE("decoders survive random and mutated bytes for every type", "[wire]") 
     for (const auto& m : control_messages()) seeds.push_back(encode(m).body);
     for (int i = 0; i < 10'000; ++i) {
         std::string body = seeds[static_cast<std::size_t>(i) % seeds.size()];
-        const int edits = 1 + byte(rng) % 4;
-        for (int e = 0; e < edits && !body.empty(); ++e) {
-            const std::size_t at = static_cast<std::size_t>(byte(rng) * 7919) % body.size();
-            switch (byte(rng) % 3) {
-            case 0: body[at] = static_cast<char>(byte(rng)); break;
-            case 1: body.resize(at); break;
-            default: body.insert(at, 1, static_cast<char>(byte(rng))); break;
-            }
-        }
+        mutate(body, rng, 4);
         feed(body);
     }
     CHECK(decoded + rejected == 20'000 * (agent_types().size() + control_types().size()));
@@ -420,15 +426,7 @@ TEST_CASE("the flat fast path decodes exactly what the object-tree decoder does"
     for (int i = 0; i < 20'000; ++i) {
         const auto& [type, seed] = seeds[static_cast<std::size_t>(i) % seeds.size()];
         std::string body = seed;
-        const int edits = 1 + byte(rng) % 3;
-        for (int e = 0; e < edits && !body.empty(); ++e) {
-            const std::size_t at = static_cast<std::size_t>(byte(rng) * 7919) % body.size();
-            switch (byte(rng) % 3) {
-            case 0: body[at] = static_cast<char>(byte(rng)); break;
-            case 1: body.resize(at); break;
-            default: body.insert(at, 1, static_cast<char>(byte(rng))); break;
-            }
-        }
+        mutate(body, rng, 3);
         compare(type, body);
     }
     CHECK(agree_ok > 100);
