@@ -224,6 +224,14 @@ void Hub::bind_sockets() {
     m_agents.set(zmq::sockopt::router_mandatory, 1);
     m_agents.set(zmq::sockopt::linger, 0);
     m_agents.set(zmq::sockopt::backlog, 4096);
+    // A connection whose agent vanished (power cut, network gone) is closed
+    // by the kernel's keepalive after ~90 s of silence. Not ZMTP heartbeat
+    // TTLs: libzmq 4.3 cancels a TTL timer by scanning every timer of the I/O
+    // thread, on every message of every peer (docs/protocol.md).
+    m_agents.set(zmq::sockopt::tcp_keepalive, 1);
+    m_agents.set(zmq::sockopt::tcp_keepalive_idle, 60);
+    m_agents.set(zmq::sockopt::tcp_keepalive_intvl, 10);
+    m_agents.set(zmq::sockopt::tcp_keepalive_cnt, 3);
     m_agents.set(zmq::sockopt::rcvhwm, 100'000);
     m_agents.set(zmq::sockopt::sndhwm, 100'000);
     try {
@@ -360,7 +368,8 @@ int Hub::run() {
     while (!m_signals.stop.load()) {
         std::int64_t now = m_clock.mono_ms();
         std::int64_t timeout = 100;
-        if (!m_tack_due.empty()) timeout = std::min<std::int64_t>(timeout, k_tack_interval_ms);
+        if (!m_tack_due.empty())
+            timeout = std::clamp<std::int64_t>(m_last_tack_flush + k_tack_flush_ms - now, 0, timeout);
         zmq::pollitem_t items[] = {
             {m_agents.handle(), 0, ZMQ_POLLIN, 0},
             {nullptr, m_mailbox.fd(), ZMQ_POLLIN, 0},
@@ -384,8 +393,8 @@ int Hub::run() {
         deliver_started();
         publish_dispatch_changes();
         now = m_clock.mono_ms();
-        flush_tacks(now);
-        if (now - m_last_sweep >= k_sweep_interval_ms) sweep(now);
+        if (now - m_last_tack_flush >= k_tack_flush_ms) flush_tacks(now);
+        if (now - m_last_sweep >= sweep_interval_ms()) sweep(now);
         if (m_dirty && now - m_last_publish >= m_publish_interval_ms) publish(now);
         if (m_signals.reload.exchange(false)) reload();
         m_health.last_turn_mono = now;
@@ -442,7 +451,7 @@ void Hub::drain_agents() {
         // rest of the turn (control, dispatch timers).
         if (i % k_drain_check_every == k_drain_check_every - 1) {
             const std::int64_t now = m_clock.mono_ms();
-            if (now - flushed >= k_tack_interval_ms / 5) {
+            if (now - flushed >= k_tack_flush_ms) {
                 flush_tacks(now);
                 flushed = now;
             }
@@ -781,6 +790,7 @@ void Hub::drain_stream() {
 }
 
 void Hub::flush_tacks(std::int64_t now) {
+    m_last_tack_flush = now;
     if (m_tack_due.empty()) return;
     std::size_t kept = 0;
     for (std::size_t i = 0; i < m_tack_due.size(); ++i) {

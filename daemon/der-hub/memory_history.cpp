@@ -85,6 +85,7 @@ AssetHistory& MemoryHistory::slot(const Uuid& asset) { return m_assets[asset]; }
 void MemoryHistory::add(AssetHistory& slot, const Telemetry& t) {
     auto& rows = slot.telemetry;
     insert_ordered(rows, t);
+    m_oldest = std::min(m_oldest, t.ts);
     ++m_telemetry_rows;
     if (rows.size() > m_max_rows) {
         rows.pop_front();
@@ -96,11 +97,14 @@ void MemoryHistory::add(AssetHistory& slot, const Telemetry& t) {
 void MemoryHistory::add(AssetHistory& slot, const Heartbeat& h) {
     auto& rows = slot.heartbeats;
     insert_ordered(rows, h);
+    m_oldest = std::min(m_oldest, h.ts);
     if (rows.size() > m_max_rows) rows.pop_front();
 }
 
 void MemoryHistory::trim(TimestampMs now) {
     const TimestampMs oldest = now - m_max_age_ms;
+    if (m_oldest >= oldest) return;
+    m_oldest = std::numeric_limits<TimestampMs>::max();
     for (auto& [id, slot] : m_assets) {
         auto& rows = slot.telemetry;
         while (!rows.empty() && rows.front().ts < oldest) {
@@ -110,6 +114,8 @@ void MemoryHistory::trim(TimestampMs now) {
         }
         auto& beats = slot.heartbeats;
         while (!beats.empty() && beats.front().ts < oldest) beats.pop_front();
+        if (!rows.empty()) m_oldest = std::min(m_oldest, rows.front().ts);
+        if (!beats.empty()) m_oldest = std::min(m_oldest, beats.front().ts);
     }
 }
 

@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <deque>
+#include <limits>
 #include <optional>
 #include <string>
 #include <unordered_map>
@@ -43,7 +44,9 @@ public:
     /// `rows` is slot(t.asset_id): no lookup.
     void add(AssetHistory& rows, const Telemetry& t);
     void add(AssetHistory& rows, const Heartbeat& h);
-    /// Drops rows older than the age cap relative to `now`.
+    /// Drops rows older than the age cap relative to `now`. O(1) while no row
+    /// can be that old (the oldest row is known from the last scan), a scan of
+    /// every asset otherwise.
     void trim(TimestampMs now);
 
     /// Rows in (ts, seq) order. Errc::invalid_argument for a bad cursor.
@@ -58,6 +61,8 @@ private:
     std::int64_t m_max_age_ms;
     std::unordered_map<Uuid, AssetHistory> m_assets;
     std::size_t m_telemetry_rows = 0;
+    /// No row is older than this (a lower bound: rows leave by the row cap too).
+    TimestampMs m_oldest = std::numeric_limits<TimestampMs>::max();
     std::uint64_t m_evicted = 0;
 };
 

@@ -50,6 +50,8 @@ constexpr const char* k_usage =
     "  --duration S         seconds measured (10)\n"
     "  --heartbeat S        heartbeat interval (default: the welcome's)\n"
     "  --zmq-heartbeat MS   ZMQ_HEARTBEAT_IVL of every socket, 0 = off (5000, as der-agent)\n"
+    "  --zmq-heartbeat-timeout MS  ZMQ_HEARTBEAT_TIMEOUT (3 x --zmq-heartbeat)\n"
+    "  --zmq-heartbeat-ttl MS      ZMQ_HEARTBEAT_TTL sent in every ping, 0 = none (as der-agent)\n"
     "  --stream EP          measure end to end latency on the hub's stream XPUB\n"
     "  --control EP         run --dispatches dispatches over the control socket (wait)\n"
     "  --http HOST:PORT     run --dispatches dispatches over REST POST /dispatch (needs --stream)\n"
@@ -103,6 +105,8 @@ public:
         if (m_window < 1 || m_window > 1000) f.fail("--window must be in [1, 1000]");
         m_heartbeat_override = f.num("heartbeat", 0);
         const int zhb = static_cast<int>(f.num("zmq-heartbeat", 5000));
+        const int zhb_timeout = static_cast<int>(f.num("zmq-heartbeat-timeout", 3.0 * zhb));
+        const int zhb_ttl = static_cast<int>(f.num("zmq-heartbeat-ttl", 0));
         const auto now = now_ns();
         m_agents.reserve(assets.size());
         for (const Asset* a : assets) {
@@ -114,8 +118,8 @@ public:
             ag.sock.set(zmq::sockopt::sndhwm, 10'000);
             if (zhb > 0) {
                 ag.sock.set(zmq::sockopt::heartbeat_ivl, zhb);
-                ag.sock.set(zmq::sockopt::heartbeat_timeout, 3 * zhb);
-                ag.sock.set(zmq::sockopt::heartbeat_ttl, 3 * zhb);
+                ag.sock.set(zmq::sockopt::heartbeat_timeout, zhb_timeout);
+                ag.sock.set(zmq::sockopt::heartbeat_ttl, zhb_ttl);
             }
             ag.sock.connect(m_hub);
             // The same instance id in every run: a later run replaces the

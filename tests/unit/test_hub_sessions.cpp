@@ -125,6 +125,23 @@ TEST_CASE("memory history is bounded in rows and age and pages with a cursor", "
     CHECK_FALSE(history.telemetry(k_asset, q));
 }
 
+TEST_CASE("memory history's age trim skips the scan only while no row can be that old", "[hub]") {
+    hub::MemoryHistory history(1000, 10.0);  // rows live 10 s
+    const auto epoch = Uuid::v7();
+    for (std::uint64_t seq = 20; seq <= 30; ++seq) history.add(record(epoch, seq));  // ts 20..30 s
+    history.trim(25'000);  // cutoff 15 s: nothing that old
+    CHECK(history.telemetry_rows() == 11);
+    history.trim(32'500);  // cutoff 22.5 s: 20, 21, 22 go
+    CHECK(history.telemetry_rows() == 8);
+    // A late row older than every row kept: the next trim must still see it.
+    history.add(record(epoch, 5));  // ts 5 s, inserted in order at the front
+    history.trim(32'600);
+    CHECK(history.telemetry_rows() == 8);
+    CHECK(history.telemetry(k_asset, {})->rows.front().seq == 23);
+    history.trim(100'000);
+    CHECK(history.telemetry_rows() == 0);
+}
+
 namespace {
 std::size_t scan_online(const SessionTable& table) {
     std::size_t n = 0;

@@ -5,7 +5,12 @@
 //     ZMQ_IMMEDIATE 1          nothing queues in libzmq while disconnected;
 //                              the TelemetryRing is the only buffer
 //     ZMQ_HEARTBEAT_IVL 5 s    ZMTP pings, so a dead or frozen hub is noticed
-//     ZMQ_HEARTBEAT_TIMEOUT/TTL 15 s
+//     ZMQ_HEARTBEAT_TIMEOUT 15 s
+//     ZMQ_HEARTBEAT_TTL 0      none: a TTL in every ping makes the hub's libzmq
+//                              arm a timer per peer and cancel it on the next
+//                              message, a scan of all its timers (O(peers));
+//                              the hub reaps dead connections with TCP
+//                              keepalive instead (docs/protocol.md)
 //     ZMQ_RECONNECT_IVL 100 ms, ZMQ_RECONNECT_IVL_MAX 2 s
 //     ZMQ_LINGER 0             a stopping agent never waits on a dead hub
 //     ZMQ_MAXMSGSIZE 4 MiB     a broken peer cannot make us allocate without bound
@@ -56,7 +61,7 @@ void configure_dealer(zmq::socket_t& dealer) {
     dealer.set(zmq::sockopt::immediate, 1);
     dealer.set(zmq::sockopt::heartbeat_ivl, 5'000);
     dealer.set(zmq::sockopt::heartbeat_timeout, 15'000);
-    dealer.set(zmq::sockopt::heartbeat_ttl, 15'000);
+    dealer.set(zmq::sockopt::heartbeat_ttl, 0);
     dealer.set(zmq::sockopt::reconnect_ivl, 100);
     dealer.set(zmq::sockopt::reconnect_ivl_max, 2'000);
     dealer.set(zmq::sockopt::linger, 0);
