@@ -865,17 +865,27 @@ void Hub::publish(std::int64_t now) {
         m_views[index] = build_view(index);
         ++built;
     };
-    const auto journal = m_sessions.take_changed();
+    auto journal = m_sessions.take_changed();
     if (m_all_views_stale) {
         for (std::size_t i = 0; i < m_views.size(); ++i) rebuild(i);
         m_all_views_stale = false;
+        m_changed_assets.clear();
     } else {
+        // At most k_max_views_per_publish views per publish: a reconnect
+        // storm changes every asset at once, and building 10,000 views in one
+        // turn held the loop (and every ack) for ~25 ms. The rest wait in
+        // m_changed_assets for the next publish, one interval later.
+        std::vector<Uuid> later;
         const auto& by_id = m_fleet_view->by_id;
-        for (const std::vector<Uuid>* ids : {&journal, &std::as_const(m_changed_assets)})
-            for (const auto& id : *ids)
-                if (const auto it = by_id.find(id); it != by_id.end()) rebuild(it->second);
+        for (std::vector<Uuid>* ids : {&m_changed_assets, &journal})
+            for (const auto& id : *ids) {
+                const auto it = by_id.find(id);
+                if (it == by_id.end() || m_view_built_at[it->second] == m_publishes) continue;
+                if (built < k_max_views_per_publish) rebuild(it->second);
+                else later.push_back(id);
+            }
+        m_changed_assets = std::move(later);
     }
-    m_changed_assets.clear();
 
     auto snap = std::make_shared<Snapshot>();
     snap->fleet = m_fleet_view;
@@ -897,7 +907,7 @@ void Hub::publish(std::int64_t now) {
     snap->build_us = build_us;
     m_snapshots.publish(std::move(snap));
     m_last_publish = now;
-    m_dirty = false;
+    m_dirty = !m_changed_assets.empty();
     m_publish_interval_ms = std::clamp<std::int64_t>(k_publish_cost_share * build_us / 1000, k_publish_interval_ms,
                                                      k_publish_interval_max_ms);
 }

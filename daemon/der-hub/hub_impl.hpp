@@ -45,6 +45,8 @@ inline constexpr std::int64_t k_publish_interval_ms = 100;
 /// duration), never waiting longer than k_publish_interval_max_ms.
 inline constexpr std::int64_t k_publish_cost_share = 50;
 inline constexpr std::int64_t k_publish_interval_max_ms = 1000;
+/// Views built by one publish at most (~2.5 us each); the others follow at the next.
+inline constexpr std::size_t k_max_views_per_publish = 1000;
 /// The offline sweep (and the memory history's age trim) runs every
 /// offline_after / k_sweep_per_offline, between the two bounds: an agent is
 /// reported offline at most 1/12 of its timeout late, and a fleet at 4 s is

@@ -389,6 +389,11 @@ private:
                 send_ack(ag, sp->dispatch_id);
             } else if (std::holds_alternative<wire::Reregister>(*msg)) {
                 ++m_stats.reregisters;
+                // A register already on its way answers it (as der-agent, which
+                // registers once per connection): the hub saw a record sent
+                // before that register. Otherwise every storm would count each
+                // agent's register twice (the 2 s retry covers a lost one).
+                if (!ag.welcomed && now - ag.last_register < 2'000'000'000) continue;
                 if (ag.welcomed) --m_welcomed;
                 ag.welcomed = false;
                 send_register(ag, now);
