@@ -146,6 +146,11 @@ std::string db_prometheus_text(const store::WriterStats& st) {
            d(st.failed_batches));
     metric("der_hub_db_set_aside_total", "counter", "Records set aside into dead_letters.", d(st.set_aside));
     metric("der_hub_db_reconnects_total", "counter", "Connection attempts after a failure.", d(st.reconnects));
+    metric("der_hub_db_telemetry_direct_total", "counter",
+           "Telemetry records COPYed straight into the telemetry table (known to be new).", d(st.telemetry_direct));
+    metric("der_hub_db_direct_fallbacks_total", "counter",
+           "Direct COPYs refused (a row stored behind the writer's back) and written through staging instead.",
+           d(st.direct_fallbacks));
     return out;
 }
 

@@ -490,7 +490,7 @@ if want fleet; then
       row "6 Fleet $n: reconnect storm after hub restart, max ack stall ms (all re-welcomed in $(fmt_stat "$(stats "${rewelcome[@]}")") ms; runs where not all were: ${storm_never:-0}) | $(fmt_stat "$s_st") | — | target ≤ 100 ms | $(verdict "${s_st%% *}" '<=' 100)"
     elif [ "$n" -gt 10000 ]; then
       # The largest fleet one hub holds here: the open-files hard limit (20,000) caps its connections.
-      row "6 Fleet $n assets at 4 s (largest one hub holds here, open-files hard limit $(ulimit -Hn)): all online, hub CPU % / RSS MiB / storm max ack stall ms | $(fmt_stat "$s_cpu") / $(fmt_stat "$s_rss") / $(fmt_stat "$s_st") | — | reported | —"
+      row "6 Fleet $n assets at 4 s (largest one hub holds here, open-files hard limit $(ulimit -Hn)): all online, hub CPU % / RSS MiB / storm max ack stall ms (all re-welcomed in $(fmt_stat "$(stats "${rewelcome[@]}")") ms; runs where not all were before the load generators stopped: ${storm_never:-0}) | $(fmt_stat "$s_cpu") / $(fmt_stat "$s_rss") / $(fmt_stat "$s_st") | — | reported | —"
     else
       row "6 Fleet $n assets at 4 s: hub CPU % / RSS MiB / storm max ack stall ms | $(fmt_stat "$s_cpu") / $(fmt_stat "$s_rss") / $(fmt_stat "$s_st") | — | reported | —"
     fi
