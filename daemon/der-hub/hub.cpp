@@ -224,7 +224,7 @@ void Hub::bind_sockets() {
     }
     m_agents.set(zmq::sockopt::router_mandatory, 1);
     m_agents.set(zmq::sockopt::linger, 0);
-    m_agents.set(zmq::sockopt::backlog, 4096);
+    m_agents.set(zmq::sockopt::backlog, 65535);  // the kernel caps it at net.core.somaxconn
     // A connection whose agent vanished (power cut, network gone) is closed
     // by the kernel's keepalive after ~90 s of silence. Not ZMTP heartbeat
     // TTLs: libzmq 4.3 cancels a TTL timer by scanning every timer of the I/O
