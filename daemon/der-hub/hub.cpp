@@ -346,7 +346,33 @@ void Hub::bind_sockets() {
     }
 }
 
+namespace {
+
+/// Every agent connection is a file descriptor. Raises the soft open-files
+/// limit to the hard one (a login shell's soft 1,024 would cap the hub near
+/// 1,000 agents) and warns when even that is short of the fleet.
+void raise_open_files_limit(std::size_t assets) {
+    rlimit lim{};
+    if (::getrlimit(RLIMIT_NOFILE, &lim) != 0) return;
+    if (lim.rlim_cur < lim.rlim_max) {
+        rlimit raised = lim;
+        raised.rlim_cur = lim.rlim_max;
+        if (::setrlimit(RLIMIT_NOFILE, &raised) == 0) lim = raised;
+    }
+    constexpr rlim_t k_spare = 256;  // the REST server, the database, the other sockets
+    if (lim.rlim_cur != RLIM_INFINITY && lim.rlim_cur < assets + k_spare)
+        log::warn("open files: the limit is {}, too few for {} agents and the hub's own {} (raise LimitNOFILE= or "
+                  "ulimit -Hn)",
+                  lim.rlim_cur, assets, k_spare);
+    else
+        log::info("open files: limit {}", lim.rlim_cur == RLIM_INFINITY ? std::string("unlimited")
+                                                                           : std::to_string(lim.rlim_cur));
+}
+
+}  // namespace
+
 int Hub::run() {
+    raise_open_files_limit(m_assets.size());
     m_ctx.set(zmq::ctxopt::max_sockets, 65536);
     if (m_options.db) open_database();
     setup_security();
@@ -866,7 +892,7 @@ void Hub::publish(std::int64_t now) {
         m_views[index] = build_view(index);
         ++built;
     };
-    auto journal = m_sessions.take_changed();
+    const auto journal = m_sessions.take_changed();
     if (m_all_views_stale) {
         for (std::size_t i = 0; i < m_views.size(); ++i) rebuild(i);
         m_all_views_stale = false;
@@ -878,7 +904,7 @@ void Hub::publish(std::int64_t now) {
         // m_changed_assets for the next publish, one interval later.
         std::vector<Uuid> later;
         const auto& by_id = m_fleet_view->by_id;
-        for (std::vector<Uuid>* ids : {&m_changed_assets, &journal})
+        for (const std::vector<Uuid>* ids : {&std::as_const(m_changed_assets), &journal})
             for (const auto& id : *ids) {
                 const auto it = by_id.find(id);
                 if (it == by_id.end() || m_view_built_at[it->second] == m_publishes) continue;
@@ -1039,38 +1065,10 @@ void Hub::session_ended(const Uuid& asset_id, const std::string& reason) {
     m_db_sessions.erase(it);
 }
 
-namespace {
-
-/// Every agent connection is a file descriptor. Raises the soft open-files
-/// limit to the hard one (a login shell's soft 1,024 would cap the hub near
-/// 1,000 agents) and warns when even that is short of the fleet.
-void raise_open_files_limit(std::size_t assets) {
-    rlimit lim{};
-    if (::getrlimit(RLIMIT_NOFILE, &lim) != 0) return;
-    if (lim.rlim_cur < lim.rlim_max) {
-        rlimit raised = lim;
-        raised.rlim_cur = lim.rlim_max;
-        if (::setrlimit(RLIMIT_NOFILE, &raised) == 0) lim = raised;
-    }
-    constexpr rlim_t k_spare = 256;  // the REST server, the database, the other sockets
-    if (lim.rlim_cur != RLIM_INFINITY && lim.rlim_cur < assets + k_spare)
-        log::warn("open files: the limit is {}, too few for {} agents and the hub's own {} (raise LimitNOFILE= or "
-                  "ulimit -Hn)",
-                  lim.rlim_cur, assets, k_spare);
-    else
-        log::info("open files: limit {}", lim.rlim_cur == RLIM_INFINITY ? std::string("unlimited")
-                                                                           : std::to_string(lim.rlim_cur));
-}
-
-}  // namespace
-
 int run(const HubOptions& options, cli::Signals& signals) {
     auto loaded = config::load_file(options.config_path);
     if (!loaded) throw cli::ExitError(exit_code(loaded.error().code), loaded.error().message);
     for (const auto& w : loaded->warnings) log::warn("{}", w.to_string());
-    std::size_t assets = 0;
-    for (const auto& site : loaded->fleet.sites) assets += site.assets.size();
-    raise_open_files_limit(assets);
     Hub hub(options, std::move(*loaded), signals);
     return hub.run();
 }
