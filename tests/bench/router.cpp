@@ -1,11 +1,13 @@
-/// der_bench_router: the raw ZeroMQ baseline of the ingest benchmark. A
-/// ROUTER with the hub's socket options that does the least any server of
-/// protocol v1 must do: answer `register` with `welcome`, decode each
-/// `telemetry` to find its epoch and seq, keep it when it is the next one,
-/// and send each peer a cumulative `tack` at most every 50 ms, as der-hub
-/// does. It also echoes `ping` as `pong` at once (the raw round trip the
-/// dispatch latency is compared with). No fleet state, no history, no stream. Prints its counters as JSON
-/// on SIGINT/SIGTERM or after --duration. Benchmarks only (tests/bench).
+/// der_bench_router: the raw ZeroMQ baseline of the ingest and fleet
+/// benchmarks. A ROUTER with the hub's socket options that does the least any
+/// server of protocol v1 must do: answer `register` with `welcome`, decode
+/// each `telemetry` to find its epoch and seq, keep it when it is the next
+/// one, and send each peer a cumulative `tack` at most every 50 ms, as
+/// der-hub does (with --tack-flush-ms 10, due tacks also go out together
+/// every 10 ms, as der-hub's do). It also echoes `ping` as `pong` at once (the
+/// raw round trip the dispatch latency is compared with). No fleet state, no
+/// history, no stream. Prints its counters as JSON on SIGINT/SIGTERM or after
+/// --duration. Benchmarks only (tests/bench).
 
 #include "bench_common.hpp"
 
@@ -30,7 +32,9 @@ constexpr const char* k_usage =
     "usage: der_bench_router [--bind EP] [--telemetry-s S] [--duration S]\n"
     "  --bind EP        endpoint to bind (tcp://127.0.0.1:7410)\n"
     "  --telemetry-s S  telemetry_s in every welcome (4)\n"
-    "  --duration S     stop after S seconds (0 = at SIGINT/SIGTERM)\n";
+    "  --duration S     stop after S seconds (0 = at SIGINT/SIGTERM)\n"
+    "  --tack-flush-ms MS  send due tacks together at most every MS ms, as der-hub\n"
+    "                   does with 10 (0 = after every read batch)\n";
 
 std::atomic<bool> g_stop{false};
 
@@ -49,6 +53,7 @@ int main(int argc, char** argv) {
     const auto bind = f.str("bind", "tcp://127.0.0.1:7410");
     const double telemetry_s = f.num("telemetry-s", 4);
     const double duration = f.num("duration", 0);
+    const auto tack_flush_ns = static_cast<std::int64_t>(f.num("tack-flush-ms", 0) * 1e6);
     f.done();
     bench::raise_fd_limit();
     std::signal(SIGTERM, [](int) { g_stop = true; });
@@ -58,7 +63,11 @@ int main(int argc, char** argv) {
     zmq::socket_t router(ctx, zmq::socket_type::router);
     router.set(zmq::sockopt::router_mandatory, 1);
     router.set(zmq::sockopt::linger, 0);
-    router.set(zmq::sockopt::backlog, 4096);
+    router.set(zmq::sockopt::backlog, 65535);  // as der-hub's agent socket
+    router.set(zmq::sockopt::tcp_keepalive, 1);
+    router.set(zmq::sockopt::tcp_keepalive_idle, 60);
+    router.set(zmq::sockopt::tcp_keepalive_intvl, 10);
+    router.set(zmq::sockopt::tcp_keepalive_cnt, 3);
     router.set(zmq::sockopt::rcvhwm, 100'000);
     router.set(zmq::sockopt::sndhwm, 100'000);
     router.bind(bind);
@@ -78,6 +87,7 @@ int main(int argc, char** argv) {
         } catch (const zmq::error_t&) {  // EHOSTUNREACH: the peer is gone
         }
     };
+    std::int64_t last_flush = 0;
     const auto end = duration > 0 ? now_ns() + static_cast<std::int64_t>(duration * 1e9) : INT64_MAX;
     while (!g_stop && now_ns() < end) {
         zmq::pollitem_t item{router.handle(), 0, ZMQ_POLLIN, 0};
@@ -140,6 +150,8 @@ int main(int argc, char** argv) {
             }
         }
         const auto now = now_ns();
+        if (now - last_flush < tack_flush_ns) continue;
+        last_flush = now;
         std::size_t kept = 0;
         for (std::size_t i = 0; i < due.size(); ++i) {
             const std::string& id = due[i];

@@ -138,9 +138,9 @@ restart_hub_same_ports() {  # ASSETS [extra args]: stops the hub and starts it a
 }
 stop_hub() { kill "$hub_pid" 2>/dev/null || true; wait "$hub_pid" 2>/dev/null || true; hub_pid=; }
 router_pid=
-start_router() {
+start_router() {  # [extra der_bench_router args]
   pr=$(free_port)
-  "$bin/der_bench_router" --bind "tcp://127.0.0.1:$pr" --telemetry-s 4 >"$tmp/router.json" &
+  "$bin/der_bench_router" --bind "tcp://127.0.0.1:$pr" --telemetry-s 4 "$@" >"$tmp/router.json" &
   router_pid=$!
   pids+=("$router_pid")
   wait_port "$pr" 10
@@ -431,76 +431,141 @@ fi
 # =============================================================================
 # 6. Fleet scale: hub CPU and RSS at 4 s with heartbeats; reconnect storm
 # =============================================================================
+# The fleet baseline sends due tacks together every 10 ms, as der-hub does
+# (k_tack_flush_ms): a floor, not a server that wakes its I/O thread more.
+fleet_router_args=(--tack-flush-ms 10)
+# fleet_run N ASSETS SERVER: one run of figure 6 against SERVER (hub: der-hub;
+# raw: der_bench_router, the same load generators, the transport's floor).
+# Sets f_cpu f_rss f_stall f_rw (max ms until every agent was welcomed
+# again, or "never"); returns 1 when not all N agents came online.
+fleet_run() {
+  local n=$1 an=$2 server=$3 first cnt o p got pid port
+  local bg=() outs=()
+  if [ "$server" = hub ]; then start_hub "$an"; pid=$hub_pid port=$pa; else start_router "${fleet_router_args[@]}"; pid=$router_pid port=$pr; fi
+  for ((first = 0; first < n; first += 2500)); do
+    cnt=$((n - first < 2500 ? n - first : 2500))
+    o=$tmp/fleet-$server-$n-$r-$first.json; outs+=("$o")
+    "$loadgen" --hub "tcp://127.0.0.1:$port" --assets "$an" --first "$first" --agents "$cnt" \
+      --rate "$(awk -v c="$cnt" 'BEGIN { print c / 4 }')" --warmup 0 --duration $((fleet_s + 25)) --welcome-timeout 120 >"$o" &
+    bg+=($!); pids+=($!)
+  done
+  # der-hub: agents online on /health; the raw ROUTER: its established
+  # connections (it welcomes each register at once)
+  fleet_online() {
+    if [ "$server" = hub ]; then online; else ss -Htn state established "( sport = :$port )" 2>/dev/null | wc -l; fi
+  }
+  for _ in $(seq 1 600); do [ "$(fleet_online)" -ge "$n" ] && break; sleep 0.1; done
+  got=$(fleet_online)
+  if [ "$got" -lt "$n" ]; then
+    if [ "$server" = hub ]; then
+      hs=$(curl -fsS -m 5 "http://127.0.0.1:$ph/health" || echo '{}')
+      notes+=("- Fleet $n: only $got of $n agents online 60 s after the load generators started (hub /health: $hs; RSS $(awk -v k="$(rss_kib "$pid")" 'BEGIN { printf "%.0f", k / 1024 }') MiB). Run $r of this size stopped there; see the profiles below.")
+    else
+      notes+=("- Fleet $n, raw ROUTER baseline: only $got of $n agents connected 60 s after the load generators started; run $r of this size stopped there.")
+    fi
+    echo "  run $r ($server): only $got of $n online after 60 s, skipped" >&2
+    for p in "${bg[@]}"; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
+    if [ "$server" = hub ]; then stop_hub; else stop_router; fi
+    return 1
+  fi
+  sleep 8  # past the first round of telemetry and heartbeats
+  local c0 c1 t0 t1
+  c0=$(cpu_ticks "$pid") t0=$(date +%s.%N)
+  sleep "$fleet_s"
+  c1=$(cpu_ticks "$pid") t1=$(date +%s.%N)
+  f_rss=$(awk -v k="$(rss_kib "$pid")" 'BEGIN { printf "%.1f", k / 1024 }')
+  f_cpu=$(awk -v a="$c0" -v b="$c1" -v s="$t0" -v e="$t1" -v hz="$(getconf CLK_TCK)" 'BEGIN { printf "%.2f", 100 * (b - a) / hz / (e - s) }')
+  # reconnect storm: stop the server, start it again on the same port, every agent registers at once
+  if [ "$server" = hub ]; then
+    restart_hub_same_ports "$an"
+  else
+    stop_router
+    "$bin/der_bench_router" --bind "tcp://127.0.0.1:$pr" --telemetry-s 4 "${fleet_router_args[@]}" >"$tmp/router.json" &
+    router_pid=$!; pids+=("$router_pid")
+    wait_port "$pr" 10
+  fi
+  for p in "${bg[@]}"; do kill -USR1 "$p" 2>/dev/null || true; done
+  for p in "${bg[@]}"; do wait "$p" 2>/dev/null || true; done
+  f_stall=0 f_rw=0
+  for o in "${outs[@]}"; do
+    f_stall=$(awk -v a="$f_stall" -v b="$(json_field "$(cat "$o")" storm_max_ack_ms)" 'BEGIN { print (b > a) ? b : a }')
+    # -1 (or no output): not every agent of that load generator was welcomed again before it stopped
+    f_rw=$(awk -v a="$f_rw" -v b="$(json_field "$(cat "$o" 2>/dev/null)" storm_all_welcomed_ms 2>/dev/null)" \
+      'BEGIN { if (a == "never" || b == "" || b == "null" || b < 0) print "never"; else print (b > a) ? b : a }')
+  done
+  if [ "$server" = hub ]; then stop_hub; else stop_router; fi
+  echo "  run $r ($server): cpu $f_cpu %, rss $f_rss MiB, storm: all re-welcomed in $f_rw ms, max ack stall $f_stall ms" >&2
+}
+
 if want fleet; then
+  # der-hub(8): beyond 4,096 agents raise net.core.somaxconn, or a reconnect
+  # storm overflows the accept queue and each dropped SYN costs its agent a
+  # retry 1-7 s later. Done here as an operator would, restored at the end.
+  somaxconn_was=$(sysctl -n net.core.somaxconn 2>/dev/null || echo "")
+  somaxconn_set=0
+  if [ -n "$somaxconn_was" ] && [ "$somaxconn_was" -lt 65535 ]; then
+    if sysctl -q -w net.core.somaxconn=65535 >/dev/null 2>&1; then
+      somaxconn_set=1
+      trap 'sysctl -q -w net.core.somaxconn="$somaxconn_was" >/dev/null 2>&1; cleanup' EXIT
+    else
+      notes+=("- Fleet: net.core.somaxconn is $somaxconn_was and could not be raised (not root?): storms of more agents than that overflow the accept queue.")
+    fi
+  fi
   for n in $fleet_sizes; do
-    say "6. fleet $n assets at 4 s, ${fleet_s}s x $runs"
+    say "6. fleet $n assets at 4 s, ${fleet_s}s x $runs (der-hub, and the raw ROUTER up to 10,000)"
     an=$tmp/assets-$n.yaml
     [ -f "$an" ] || gen_assets "$an" "$n" 4 30
     cpu=() rss=() stall=() rewelcome=() storm_never=0
+    rcpu=() rstall=() rrewelcome=() rstorm_never=0
     for r in $(seq 1 "$runs"); do
-      start_hub "$an"
-      bg=() outs=()
-      for ((first = 0; first < n; first += 2500)); do
-        cnt=$((n - first < 2500 ? n - first : 2500))
-        o=$tmp/fleet-$n-$r-$first.json; outs+=("$o")
-        "$loadgen" --hub "tcp://127.0.0.1:$pa" --assets "$an" --first "$first" --agents "$cnt" \
-          --rate "$(awk -v c="$cnt" 'BEGIN { print c / 4 }')" --warmup 0 --duration $((fleet_s + 25)) --welcome-timeout 120 >"$o" &
-        bg+=($!); pids+=($!)
-      done
-      for _ in $(seq 1 600); do [ "$(online)" -ge "$n" ] && break; sleep 0.1; done
-      got=$(online)
-      if [ "$got" -lt "$n" ]; then
-        hs=$(curl -fsS -m 5 "http://127.0.0.1:$ph/health" || echo '{}')
-        notes+=("- Fleet $n: only $got of $n agents online 60 s after the load generators started (hub /health: $hs; RSS $(awk -v k="$(rss_kib "$hub_pid")" 'BEGIN { printf "%.0f", k / 1024 }') MiB). Run $r of this size stopped there; see the profiles below.")
-        echo "  run $r: only $got of $n online after 60 s, skipped" >&2
-        for p in "${bg[@]}"; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
-        stop_hub
-        break
+      fleet_run "$n" "$an" hub || break
+      cpu+=("$f_cpu") rss+=("$f_rss") stall+=("$f_stall")
+      if [ "$f_rw" = never ]; then storm_never=$((storm_never + 1)); else rewelcome+=("$f_rw"); fi
+      # The baseline beside it: the raw ROUTER (answers register, tacks
+      # telemetry, nothing else) with the same load generators. Not above
+      # 10,000: the figure's target is set there, and the run is long enough.
+      if [ "$n" -le 10000 ] && fleet_run "$n" "$an" raw; then
+        rcpu+=("$f_cpu") rstall+=("$f_stall")
+        if [ "$f_rw" = never ]; then rstorm_never=$((rstorm_never + 1)); else rrewelcome+=("$f_rw"); fi
       fi
-      sleep 8  # past the first round of telemetry and heartbeats
-      c0=$(cpu_ticks "$hub_pid") t0=$(date +%s.%N)
-      sleep "$fleet_s"
-      c1=$(cpu_ticks "$hub_pid") t1=$(date +%s.%N)
-      rss+=("$(awk -v k="$(rss_kib "$hub_pid")" 'BEGIN { printf "%.1f", k / 1024 }')")
-      cpu+=("$(awk -v a="$c0" -v b="$c1" -v s="$t0" -v e="$t1" -v hz="$(getconf CLK_TCK)" 'BEGIN { printf "%.2f", 100 * (b - a) / hz / (e - s) }')")
-      # reconnect storm: stop the hub, start it again, every agent registers at once
-      restart_hub_same_ports "$an"
-      for p in "${bg[@]}"; do kill -USR1 "$p" 2>/dev/null || true; done
-      for p in "${bg[@]}"; do wait "$p" 2>/dev/null || true; done
-      st=0 rw=0
-      for o in "${outs[@]}"; do
-        st=$(awk -v a="$st" -v b="$(json_field "$(cat "$o")" storm_max_ack_ms)" 'BEGIN { print (b > a) ? b : a }')
-        # -1 (or no output): not every agent of that load generator was welcomed again before it stopped
-        rw=$(awk -v a="$rw" -v b="$(json_field "$(cat "$o" 2>/dev/null)" storm_all_welcomed_ms 2>/dev/null)" \
-          'BEGIN { if (a == "never" || b == "" || b == "null" || b < 0) print "never"; else print (b > a) ? b : a }')
-      done
-      stall+=("$st")
-      if [ "$rw" = never ]; then storm_never=$((${storm_never:-0} + 1)); else rewelcome+=("$rw"); fi
-      stop_hub
-      echo "  run $r: cpu ${cpu[-1]} %, rss ${rss[-1]} MiB, storm: all re-welcomed in $rw ms, max ack stall $st ms" >&2
     done
     if [ ${#cpu[@]} -eq 0 ]; then
       row "6 Fleet $n assets at 4 s, heartbeats on | not all online (see notes) | — | target: 10,000 under 10 % CPU, 1 GiB, 100 ms stall | MISS"
       continue
     fi
     s_cpu=$(stats "${cpu[@]}") s_rss=$(stats "${rss[@]}") s_st=$(stats "${stall[@]}")
+    rw_txt="all re-welcomed in $([ ${#rewelcome[@]} -gt 0 ] && fmt_stat "$(stats "${rewelcome[@]}")" || echo "—") ms; runs where not all were before the load generators stopped: $storm_never"
+    b_cpu="—" b_st="—" r_cpu="" r_st=""
+    if [ ${#rcpu[@]} -gt 0 ]; then
+      s_rcpu=$(stats "${rcpu[@]}") s_rst=$(stats "${rstall[@]}")
+      b_cpu="raw ROUTER $(fmt_stat "$s_rcpu")"
+      b_st="raw ROUTER $(fmt_stat "$s_rst") (all re-welcomed in $([ ${#rrewelcome[@]} -gt 0 ] && fmt_stat "$(stats "${rrewelcome[@]}")" || echo "—") ms; not all: $rstorm_never)"
+      r_cpu="$(ratio "${s_cpu%% *}" "${s_rcpu%% *}")× raw; " r_st="$(ratio "${s_st%% *}" "${s_rst%% *}")× raw; "
+    fi
     if [ "$n" -eq 10000 ]; then
-      row "6 Fleet $n assets at 4 s, heartbeats on: hub CPU % of one core | $(fmt_stat "$s_cpu") | — | target < 10 % | $(verdict "${s_cpu%% *}" '<=' 10)"
+      row "6 Fleet $n assets at 4 s, heartbeats on: hub CPU % of one core | $(fmt_stat "$s_cpu") | $b_cpu | ${r_cpu}target < 10 % | $(verdict "${s_cpu%% *}" '<=' 10)"
       row "6 Fleet $n: hub RSS MiB | $(fmt_stat "$s_rss") | — | target < 1024 MiB | $(verdict "${s_rss%% *}" '<=' 1024)"
-      row "6 Fleet $n: reconnect storm after hub restart, max ack stall ms (all re-welcomed in $(fmt_stat "$(stats "${rewelcome[@]}")") ms; runs where not all were: ${storm_never:-0}) | $(fmt_stat "$s_st") | — | target ≤ 100 ms | $(verdict "${s_st%% *}" '<=' 100)"
+      row "6 Fleet $n: reconnect storm after hub restart, max ack stall ms ($rw_txt) | $(fmt_stat "$s_st") | $b_st | ${r_st}target ≤ 100 ms | $(verdict "${s_st%% *}" '<=' 100)"
     elif [ "$n" -gt 10000 ]; then
       # The largest fleet one hub holds here: the open-files hard limit (20,000) caps its connections.
-      row "6 Fleet $n assets at 4 s (largest one hub holds here, open-files hard limit $(ulimit -Hn)): all online, hub CPU % / RSS MiB / storm max ack stall ms (all re-welcomed in $(fmt_stat "$(stats "${rewelcome[@]}")") ms; runs where not all were before the load generators stopped: ${storm_never:-0}) | $(fmt_stat "$s_cpu") / $(fmt_stat "$s_rss") / $(fmt_stat "$s_st") | — | reported | —"
+      row "6 Fleet $n assets at 4 s (largest one hub holds here, open-files hard limit $(ulimit -Hn)): all online, hub CPU % / RSS MiB / storm max ack stall ms ($rw_txt) | $(fmt_stat "$s_cpu") / $(fmt_stat "$s_rss") / $(fmt_stat "$s_st") | — | reported | —"
     else
-      row "6 Fleet $n assets at 4 s: hub CPU % / RSS MiB / storm max ack stall ms | $(fmt_stat "$s_cpu") / $(fmt_stat "$s_rss") / $(fmt_stat "$s_st") | — | reported | —"
+      row "6 Fleet $n assets at 4 s: hub CPU % / RSS MiB / storm max ack stall ms ($rw_txt) | $(fmt_stat "$s_cpu") / $(fmt_stat "$s_rss") / $(fmt_stat "$s_st") | CPU $b_cpu; storm $b_st | ${r_cpu}${r_st}reported | —"
     fi
     fleet_last=$n fleet_rss=${s_rss%% *} fleet_cpu=${s_cpu%% *}
   done
   if [ -n "${fleet_last:-}" ]; then
     notes+=("- Fleet projection from the largest fleet measured ($fleet_last assets): $(awk -v r="$fleet_rss" -v n="$fleet_last" 'BEGIN { printf "%.1f KiB RSS per asset", r * 1024 / n }'), $(awk -v c="$fleet_cpu" -v n="$fleet_last" 'BEGIN { printf "%.4f %% of a core per asset", c / n }'); 100,000 assets ≈ $(awk -v r="$fleet_rss" -v n="$fleet_last" 'BEGIN { printf "%.0f MiB", r / n * 100000 }') and $(awk -v c="$fleet_cpu" -v n="$fleet_last" 'BEGIN { printf "%.0f %% of a core", c / n * 100000 }') (linear; one hub here holds at most ~19,000 connections: open-files hard limit 20,000).")
+    notes+=("- Fleet baseline: the raw ROUTER (der_bench_router: answers register with welcome, tacks telemetry at most every 50 ms per agent and sends due tacks together every 10 ms as der-hub does, nothing else) carrying the same load generators, in the same run, right after each der-hub run; its CPU share is the floor that ZeroMQ and the kernel set for this many TCP connections at this rate on this machine, and its storm stall the floor of the reconnect storm.")
+  fi
+  if [ "$somaxconn_set" -eq 1 ]; then
+    sysctl -q -w net.core.somaxconn="$somaxconn_was" >/dev/null 2>&1 || true
+    trap cleanup EXIT
+    cmd "sysctl -w net.core.somaxconn=65535   # during figure 6 only (was $somaxconn_was), as der-hub(8) says beyond 4,096 agents"
   fi
   cmd "der-hub -c assets-N.yaml ... &  der_bench_loadgen --assets assets-N.yaml --first K --agents 2500 --rate 625 (one process per 2,500 agents)"
-  cmd "hub CPU: utime+stime from /proc/PID/stat over ${fleet_s}s; RSS: VmRSS; storm: kill der-hub, start it again, SIGUSR1 to every load generator (all agents register at once)"
+  cmd "der_bench_router --bind tcp://127.0.0.1:PORT --telemetry-s 4 ${fleet_router_args[*]} &  the same load generators (baseline of figure 6, fleets up to 10,000)"
+  cmd "CPU: utime+stime from /proc/PID/stat over ${fleet_s}s; RSS: VmRSS; storm: kill the server, start it again on the same port, SIGUSR1 to every load generator (all agents register at once)"
 fi
 
 # =============================================================================
