@@ -117,15 +117,27 @@ row() { rows+=("| $* |"); }
 
 # --- processes -----------------------------------------------------------------
 hub_pid=
-# start_hub ASSETS [extra der-hub args...]: sets pa pc ps ph (ports) and hub_pid
+# start_hub ASSETS [extra der-hub args...]: sets pa pc ps ph (ports) and hub_pid.
+# Four distinct free ports; if der-hub still cannot bind one (another process
+# took it meanwhile), it exits and is started again on fresh ports.
 start_hub() {
-  local assets=$1; shift
-  pa=$(free_port) pc=$(free_port) ps=$(free_port) ph=$(free_port)
-  "$hub" -c "$assets" --agents "tcp://127.0.0.1:$pa" --control "tcp://127.0.0.1:$pc" \
-    --stream "tcp://127.0.0.1:$ps" --http "127.0.0.1:$ph" --log-level warn "$@" >>"$tmp/hub.log" 2>&1 &
-  hub_pid=$!
-  pids+=("$hub_pid")
-  wait_port "$ph" 30 || { tail -20 "$tmp/hub.log" >&2; echo "der-hub did not start" >&2; exit 1; }
+  local assets=$1 attempt deadline; shift
+  for attempt in 1 2 3; do
+    pa=$(free_port) pc=$(free_port) ps=$(free_port) ph=$(free_port)
+    [ "$(printf '%s\n' "$pa" "$pc" "$ps" "$ph" | sort -u | wc -l)" -eq 4 ] || continue
+    "$hub" -c "$assets" --agents "tcp://127.0.0.1:$pa" --control "tcp://127.0.0.1:$pc" \
+      --stream "tcp://127.0.0.1:$ps" --http "127.0.0.1:$ph" --log-level warn "$@" >>"$tmp/hub.log" 2>&1 &
+    hub_pid=$!
+    pids+=("$hub_pid")
+    deadline=$((SECONDS + 30))
+    while [ $SECONDS -lt $deadline ] && kill -0 "$hub_pid" 2>/dev/null; do
+      ss -Htln "sport = :$ph" 2>/dev/null | grep -q . && return 0
+      sleep 0.05
+    done
+    kill "$hub_pid" 2>/dev/null; wait "$hub_pid" 2>/dev/null || true
+    echo "  der-hub did not start (attempt $attempt): $(tail -1 "$tmp/hub.log")" >&2
+  done
+  tail -20 "$tmp/hub.log" >&2; echo "der-hub did not start" >&2; exit 1
 }
 restart_hub_same_ports() {  # ASSETS [extra args]: stops the hub and starts it again on the same ports
   local assets=$1; shift
