@@ -14,18 +14,6 @@ bool is_open(DispatchState s) {
 std::int64_t to_ms(double seconds) { return static_cast<std::int64_t>(std::llround(seconds * 1000.0)); }
 }  // namespace
 
-void LatencyHistogram::observe(double seconds) {
-    ++count;
-    sum += seconds;
-    for (std::size_t i = 0; i < k_buckets; ++i) {
-        if (seconds <= k_bounds[i]) {
-            ++counts[i];
-            return;
-        }
-    }
-    ++counts[k_buckets];
-}
-
 DispatchBook::DispatchBook(double pending_ttl_s, double ack_timeout_s, std::size_t max_kept)
     : m_pending_ttl_ms(to_ms(pending_ttl_s)), m_ack_timeout_ms(to_ms(ack_timeout_s)), m_max_kept(max_kept) {}
 

@@ -409,6 +409,7 @@ int Hub::run() {
         } catch (const zmq::error_t& e) {
             if (e.num() != EINTR) throw;
         }
+        const auto turn_started = std::chrono::steady_clock::now();
         if (m_curve && (items[4].revents & ZMQ_POLLIN) != 0) drain_zap();
         if ((items[0].revents & ZMQ_POLLIN) != 0) drain_agents();
         if ((items[1].revents & ZMQ_POLLIN) != 0) m_mailbox.run_pending();
@@ -425,6 +426,7 @@ int Hub::run() {
         if (m_dirty && now - m_last_publish >= m_publish_interval_ms) publish(now);
         if (m_signals.reload.exchange(false)) reload();
         m_health.last_turn_mono = now;
+        m_loop_turns.observe(std::chrono::duration<double>(std::chrono::steady_clock::now() - turn_started).count());
 #ifdef DER_HAVE_SYSTEMD
         // WATCHDOG=1 from the loop itself: a stuck loop stops the pings.
         static std::int64_t last_ping = 0;
@@ -926,6 +928,7 @@ void Hub::publish(std::int64_t now) {
         snap->dispatch_transitions[i] = m_dispatches.transitions(static_cast<DispatchState>(i));
     }
     snap->ack_latency = m_dispatches.ack_latency();
+    snap->loop_turns = m_loop_turns;
     snap->published_at = m_clock.now_ms();
     snap->views_built = built;
     const auto build_us = std::chrono::duration_cast<std::chrono::microseconds>(

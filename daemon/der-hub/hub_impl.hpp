@@ -273,6 +273,7 @@ private:
     std::int64_t m_publish_interval_ms = k_publish_interval_ms;  // grows with the cost of a publish
     std::int64_t m_last_sweep = 0;
     std::int64_t m_last_tack_flush = 0;
+    LoopTurnHistogram m_loop_turns;  ///< /metrics der_hub_loop_turn_seconds
     std::int64_t m_last_trim = 0;
 };
 

@@ -154,6 +154,19 @@ std::string db_prometheus_text(const store::WriterStats& st) {
     return out;
 }
 
+template <const auto& Bounds>
+void histogram_text(std::string& out, std::string_view name, std::string_view help, const Histogram<Bounds>& h) {
+    out += fmt::format("# HELP {} {}\n# TYPE {} histogram\n", name, help, name);
+    std::uint64_t cumulative = 0;
+    for (std::size_t i = 0; i < Histogram<Bounds>::k_buckets; ++i) {
+        cumulative += h.counts[i];
+        out += fmt::format("{}_bucket{{le=\"{}\"}} {}\n", name, Histogram<Bounds>::k_bounds[i], cumulative);
+    }
+    cumulative += h.counts[Histogram<Bounds>::k_buckets];
+    out += fmt::format("{}_bucket{{le=\"+Inf\"}} {}\n", name, cumulative);
+    out += fmt::format("{}_sum {}\n{}_count {}\n", name, h.sum, name, h.count);
+}
+
 /// Prometheus text exposition format 0.0.4.
 std::string prometheus_text(const Snapshot& snap) {
     std::string out;
@@ -217,19 +230,12 @@ std::string prometheus_text(const Snapshot& snap) {
     for (std::size_t i = 0; i < k_dispatch_state_count; ++i)
         out += fmt::format("der_hub_dispatch_transitions_total{{state=\"{}\"}} {}\n",
                            to_string(static_cast<DispatchState>(i)), snap.dispatch_transitions[i]);
-    const auto& h = snap.ack_latency;
-    out += "# HELP der_hub_dispatch_ack_latency_seconds Time from sending a setpoint to the agent's ack.\n"
-           "# TYPE der_hub_dispatch_ack_latency_seconds histogram\n";
-    std::uint64_t cumulative = 0;
-    for (std::size_t i = 0; i < LatencyHistogram::k_buckets; ++i) {
-        cumulative += h.counts[i];
-        out += fmt::format("der_hub_dispatch_ack_latency_seconds_bucket{{le=\"{}\"}} {}\n",
-                           LatencyHistogram::k_bounds[i], cumulative);
-    }
-    cumulative += h.counts[LatencyHistogram::k_buckets];
-    out += fmt::format("der_hub_dispatch_ack_latency_seconds_bucket{{le=\"+Inf\"}} {}\n", cumulative);
-    out += fmt::format("der_hub_dispatch_ack_latency_seconds_sum {}\n", h.sum);
-    out += fmt::format("der_hub_dispatch_ack_latency_seconds_count {}\n", h.count);
+    histogram_text(out, "der_hub_dispatch_ack_latency_seconds", "Time from sending a setpoint to the agent's ack.",
+                   snap.ack_latency);
+    histogram_text(out, "der_hub_loop_turn_seconds",
+                   "Time the event loop spent in each turn between two waits (a long turn holds everything "
+                   "behind it).",
+                   snap.loop_turns);
     return out;
 }
 

@@ -120,6 +120,7 @@ struct Snapshot {
     std::array<std::size_t, k_dispatch_state_count> dispatches_in_state{};
     std::array<std::uint64_t, k_dispatch_state_count> dispatch_transitions{};
     LatencyHistogram ack_latency;
+    LoopTurnHistogram loop_turns;  ///< the event loop's turns until this snapshot was built
     TimestampMs published_at = 0;
     std::int64_t build_us = 0;  ///< how long the loop took to build this snapshot
     std::size_t views_built = 0;  ///< asset views built for it (the others are shared)

@@ -64,15 +64,19 @@ void require_contiguous(const json& rows, const std::string& what) {
     REQUIRE(*seqs.rbegin() - *seqs.begin() + 1 == seqs.size());  // no gap
 }
 
-double metric(int port, const std::string& name) {
-    auto r = http_get(port, "/metrics");
-    if (!r) return -1;
-    std::istringstream in(r->body);
+/// The value of one sample of a /metrics body; -1 when absent.
+double metric_in(const std::string& body, const std::string& name) {
+    std::istringstream in(body);
     std::string line;
     while (std::getline(in, line)) {
         if (line.rfind(name + " ", 0) == 0) return std::stod(line.substr(name.size() + 1));
     }
     return -1;
+}
+
+double metric(int port, const std::string& name) {
+    auto r = http_get(port, "/metrics");
+    return r ? metric_in(r->body, name) : -1;
 }
 
 }  // namespace
@@ -106,6 +110,18 @@ TEST_CASE("telemetry from three agents is visible over REST within one interval"
     CHECK(get_json(hub.http_port(), "/telemetry").size() == 3);
     REQUIRE(wait_until([&] { return get_json(hub.http_port(), "/agents").size() == 3; }, 5000ms));
     CHECK(get_json(hub.http_port(), "/health")["agents_online"] == 3);
+
+    // The event loop's turn times: a Prometheus histogram whose buckets are
+    // cumulative and whose +Inf bucket counts every turn.
+    const auto metrics = http_get(hub.http_port(), "/metrics");
+    REQUIRE(metrics);
+    const double turns = metric_in(metrics->body, "der_hub_loop_turn_seconds_count");
+    CHECK(turns > 0);
+    CHECK(metric_in(metrics->body, "der_hub_loop_turn_seconds_bucket{le=\"+Inf\"}") == turns);
+    const double under_1ms = metric_in(metrics->body, "der_hub_loop_turn_seconds_bucket{le=\"0.001\"}");
+    CHECK(under_1ms > 0);
+    CHECK(under_1ms <= metric_in(metrics->body, "der_hub_loop_turn_seconds_bucket{le=\"0.1\"}"));
+    CHECK(metric_in(metrics->body, "der_hub_loop_turn_seconds_sum") > 0);
 
     // Unknown assets and routes are JSON 404s.
     auto missing = http_get(hub.http_port(), "/telemetry/site-a/nope");
