@@ -390,6 +390,8 @@ print(json.dumps({"n": len(lat), "p50_ms": round(q(0.50), 3), "p99_ms": round(q(
     ( timeout -s TERM "$((e2e_s + 2))" "$tail_bin" --stream "tcp://127.0.0.1:$ps" --control "tcp://127.0.0.1:$pc" \
         --log-level warn 2>/dev/null | tail_lat >"$tmp/tail-lat.json" ) &
     tp=$!; pids+=($tp)
+    # steady state: the 900 background agents registered before the window
+    for _ in $(seq 1 300); do [ "$(online)" -ge 900 ] && break; sleep 0.1; done
     m0=$(curl -fsS "http://127.0.0.1:$ph/metrics" || true)
     j=$("$loadgen" --hub "tcp://127.0.0.1:$pa" --assets "$a1k" --agents 100 --rate 100 --warmup 2 --duration "$e2e_s" --stream "tcp://127.0.0.1:$ps")
     wait $tp 2>/dev/null || true
