@@ -233,7 +233,7 @@ std::string prometheus_text(const Snapshot& snap) {
     histogram_text(out, "der_hub_dispatch_ack_latency_seconds", "Time from sending a setpoint to the agent's ack.",
                    snap.ack_latency);
     histogram_text(out, "der_hub_loop_turn_seconds",
-                   "Time the event loop spent in each turn between two waits (a long turn holds everything "
+                   "Wall time of each turn of the event loop between two waits (a long turn holds everything "
                    "behind it).",
                    snap.loop_turns);
     return out;
