@@ -20,12 +20,13 @@
 /// what is left of it (`remaining_s`), and one whose time has run out is
 /// never sent.
 
+#include "histogram.hpp"
+
 #include "der/model.hpp"
 
 #include <cstdint>
 #include <deque>
 #include <functional>
-#include <iterator>
 #include <optional>
 #include <queue>
 #include <string>
@@ -48,34 +49,6 @@ struct Now {
     TimestampMs wall = 0;
     std::int64_t mono = 0;
 };
-
-/// A histogram of durations in seconds, Prometheus style: `Bounds` are the
-/// upper bounds of the buckets, ascending; one more bucket holds the rest.
-template <const auto& Bounds>
-struct Histogram {
-    static constexpr const auto& k_bounds = Bounds;
-    static constexpr std::size_t k_buckets = std::size(Bounds);
-    std::uint64_t counts[k_buckets + 1] = {};  ///< last = +Inf
-    std::uint64_t count = 0;
-    double sum = 0.0;
-    void observe(double seconds) {
-        ++count;
-        sum += seconds;
-        std::size_t i = 0;
-        while (i < k_buckets && seconds > k_bounds[i]) ++i;
-        ++counts[i];
-    }
-};
-
-inline constexpr double k_ack_latency_bounds[] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
-                                                  0.1,   0.25,   0.5,   1,    2.5,   5};
-/// Sent-to-ack latency of setpoints.
-using LatencyHistogram = Histogram<k_ack_latency_bounds>;
-
-inline constexpr double k_loop_turn_bounds[] = {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005,
-                                                0.01,   0.025,   0.05,   0.1,   0.25,   1};
-/// Time the hub's event loop spends in one turn, between two waits.
-using LoopTurnHistogram = Histogram<k_loop_turn_bounds>;
 
 class DispatchBook {
 public:

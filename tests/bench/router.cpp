@@ -29,7 +29,7 @@ using namespace der;
 using bench::now_ns;
 
 constexpr const char* k_usage =
-    "usage: der_bench_router [--bind EP] [--telemetry-s S] [--duration S]\n"
+    "usage: der_bench_router [--bind EP] [--telemetry-s S] [--duration S] [--tack-flush-ms MS]\n"
     "  --bind EP        endpoint to bind (tcp://127.0.0.1:7410)\n"
     "  --telemetry-s S  telemetry_s in every welcome (4)\n"
     "  --duration S     stop after S seconds (0 = at SIGINT/SIGTERM)\n"

@@ -150,13 +150,14 @@ restart_hub_same_ports() {  # ASSETS [extra args]: stops the hub and starts it a
 }
 stop_hub() { kill "$hub_pid" 2>/dev/null || true; wait "$hub_pid" 2>/dev/null || true; hub_pid=; }
 router_pid=
-start_router() {  # [extra der_bench_router args]
-  pr=$(free_port)
+start_router_on() {  # PORT [extra der_bench_router args]: sets pr and router_pid
+  pr=$1; shift
   "$bin/der_bench_router" --bind "tcp://127.0.0.1:$pr" --telemetry-s 4 "$@" >"$tmp/router.json" &
   router_pid=$!
   pids+=("$router_pid")
   wait_port "$pr" 10
 }
+start_router() { start_router_on "$(free_port)" "$@"; }  # [extra der_bench_router args]
 stop_router() { kill "$router_pid" 2>/dev/null || true; wait "$router_pid" 2>/dev/null || true; }
 cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }  # utime + stime, clock ticks
 rss_kib() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"; }
@@ -366,6 +367,12 @@ fi
 if want e2e; then
   say "4. end to end, 1,000 agents at 4 s, ${e2e_s}s x $runs"
   p50=() p99=() t50=() t99=() long_turns=()
+  # the hub's own share of a tail: its loop's turns over 5 ms in the window (/metrics)
+  turns_over() {  # METRICS_TEXT: turns counted, minus those of 5 ms or less
+    awk '/^der_hub_loop_turn_seconds_bucket\{le="0.005"\}/ { b = $2 } /^der_hub_loop_turn_seconds_count/ { c = $2 }
+      END { print c - b + 0 }' <<<"$1"
+  }
+  turns_all() { awk '/^der_hub_loop_turn_seconds_count/ { print $2 + 0 }' <<<"$1"; }
   # der-tail's latency: each line's "ts" (the load generator's wall clock at
   # send, RFC 3339 with whole ms) against the wall clock when the line is read
   tail_lat() {
@@ -398,12 +405,6 @@ print(json.dumps({"n": len(lat), "p50_ms": round(q(0.50), 3), "p99_ms": round(q(
     m1=$(curl -fsS "http://127.0.0.1:$ph/metrics" || true)
     kill $bgp; wait $bgp 2>/dev/null || true
     stop_hub
-    # the hub's own share of a tail: its loop's turns over 5 ms during the run (/metrics)
-    turns_over() {  # METRICS_TEXT: turns counted, minus those of 5 ms or less
-      awk '/^der_hub_loop_turn_seconds_bucket\{le="0.005"\}/ { b = $2 } /^der_hub_loop_turn_seconds_count/ { c = $2 }
-        END { print c - b + 0 }' <<<"$1"
-    }
-    turns_all() { awk '/^der_hub_loop_turn_seconds_count/ { print $2 + 0 }' <<<"$1"; }
     long_turns+=("$(( $(turns_over "$m1") - $(turns_over "$m0") )) of $(( $(turns_all "$m1") - $(turns_all "$m0") ))")
     tj=$(cat "$tmp/tail-lat.json" 2>/dev/null || echo '{}')
     echo "  run $r: $j; der-tail: $tj" >&2
@@ -504,9 +505,7 @@ fleet_run() {
     restart_hub_same_ports "$an"
   else
     stop_router
-    "$bin/der_bench_router" --bind "tcp://127.0.0.1:$pr" --telemetry-s 4 "${fleet_router_args[@]}" >"$tmp/router.json" &
-    router_pid=$!; pids+=("$router_pid")
-    wait_port "$pr" 10
+    start_router_on "$pr" "${fleet_router_args[@]}"
   fi
   for p in "${bg[@]}"; do kill -USR1 "$p" 2>/dev/null || true; done
   for p in "${bg[@]}"; do wait "$p" 2>/dev/null || true; done

@@ -158,6 +158,15 @@ bool Process::running() { return !wait_exit(0ms).has_value(); }
 std::string hub_binary() { return DER_HUB_BIN; }
 std::string agent_binary() { return DER_AGENT_BIN; }
 
+double metric_in(const std::string& body, const std::string& name) {
+    std::istringstream in(body);
+    std::string line;
+    while (std::getline(in, line)) {
+        if (line.rfind(name + " ", 0) == 0) return std::stod(line.substr(name.size() + 1));
+    }
+    return -1;
+}
+
 std::optional<HttpReply> http_get(int port, const std::string& path) {
     httplib::Client client("127.0.0.1", port);
     client.set_connection_timeout(2, 0);

@@ -82,6 +82,9 @@ std::optional<HttpReply> http_post(int port, const std::string& path, const std:
 std::optional<HttpReply> http_delete(int port, const std::string& path, const std::string& body = "");
 /// GET and parse as JSON; throws std::runtime_error when it fails.
 nlohmann::json get_json(int port, const std::string& path);
+/// The value of one sample (`name` with its labels) in a /metrics body; -1
+/// when absent.
+double metric_in(const std::string& body, const std::string& name);
 
 /// One asset of a generated fleet file.
 struct TestAsset {

@@ -64,16 +64,6 @@ void require_contiguous(const json& rows, const std::string& what) {
     REQUIRE(*seqs.rbegin() - *seqs.begin() + 1 == seqs.size());  // no gap
 }
 
-/// The value of one sample of a /metrics body; -1 when absent.
-double metric_in(const std::string& body, const std::string& name) {
-    std::istringstream in(body);
-    std::string line;
-    while (std::getline(in, line)) {
-        if (line.rfind(name + " ", 0) == 0) return std::stod(line.substr(name.size() + 1));
-    }
-    return -1;
-}
-
 double metric(int port, const std::string& name) {
     auto r = http_get(port, "/metrics");
     return r ? metric_in(r->body, name) : -1;

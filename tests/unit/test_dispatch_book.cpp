@@ -1,9 +1,11 @@
 #include "dispatch_book.hpp"
+#include "histogram.hpp"
 
 #include <catch2/catch.hpp>
 
 using namespace der;
 using der::hub::DispatchBook;
+using der::hub::LoopTurnHistogram;
 using der::hub::NewDispatch;
 using der::hub::Now;
 
@@ -232,4 +234,22 @@ TEST_CASE("sending a dispatch again restarts its ack timeout, and the timers of 
     book.tick(Now{30'000, 30'000}, changed);
     for (const auto& d : timed) CHECK(book.find(d)->state == DispatchState::expired);
     for (const auto& d : forever) CHECK(book.find(d)->state == DispatchState::applied);
+}
+
+TEST_CASE("a histogram counts a value in the first bucket whose bound it does not exceed", "[unit]") {
+    LoopTurnHistogram h;
+    h.observe(0.0);       // first bucket (le 0.0001)
+    h.observe(0.0001);    // on a bound: that bucket
+    h.observe(0.000101);  // just over: the next one (le 0.00025)
+    h.observe(0.3);       // le 1
+    h.observe(7.0);       // over the last bound: +Inf
+    CHECK(h.count == 5);
+    CHECK(h.sum == Approx(7.300201));
+    CHECK(h.counts[0] == 2);
+    CHECK(h.counts[1] == 1);
+    CHECK(h.counts[LoopTurnHistogram::k_buckets - 1] == 1);
+    CHECK(h.counts[LoopTurnHistogram::k_buckets] == 1);
+    std::uint64_t total = 0;
+    for (const auto c : h.counts) total += c;
+    CHECK(total == h.count);
 }
