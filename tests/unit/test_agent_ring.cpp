@@ -12,6 +12,7 @@
 #include <catch2/catch.hpp>
 
 #include <optional>
+#include <set>
 #include <variant>
 #include <vector>
 
@@ -262,11 +263,11 @@ TEST_CASE("a fresh agent registers on connect with no state and its local limits
     CHECK(regs[0].limits == local_limits());
 }
 
-TEST_CASE("a lost register is sent again every 2 s until a welcome comes", "[agent]") {
+TEST_CASE("a lost register is sent again, after about 2 s, 4 s, ..., until a welcome comes", "[agent]") {
     Harness h;
     h.core->on_connected();
-    h.run_for_ms(6'100);
-    CHECK(h.sent_of<wire::Register>().size() == 4);  // 0, 2, 4, 6 s
+    h.run_for_ms(7'600);
+    CHECK(h.sent_of<wire::Register>().size() == 3);  // 0, 1.5-2.5 s, then 3-5 s later
     h.core->on_message(h.welcome());
     h.sent.clear();
     h.run_for_ms(10'000);
@@ -551,6 +552,59 @@ TEST_CASE("reregister from the hub sends register again at once", "[agent]") {
     h.core->on_message(wire::Reregister{});
     CHECK_FALSE(h.core->welcomed());
     CHECK(h.sent_of<wire::Register>().size() == 1);
+}
+
+TEST_CASE("reregister while a register is on its way sends no second one", "[agent]") {
+    Harness h;
+    h.core->on_connected();
+    REQUIRE(h.sent_of<wire::Register>().size() == 1);
+    h.clock.advance_ms(300);
+    h.core->on_message(wire::Reregister{});  // the hub saw a message sent before the register
+    CHECK(h.sent_of<wire::Register>().size() == 1);
+    h.core->on_message(h.welcome());
+    h.core->on_message(wire::Reregister{});  // welcomed: the hub really lost the session
+    CHECK(h.sent_of<wire::Register>().size() == 2);
+}
+
+TEST_CASE("an unanswered register is retried with a doubling, spread interval", "[agent]") {
+    using der::agent::register_retry_ms;
+    for (const std::uint64_t salt : {0ULL, 1ULL, 0xdeadbeefULL, ~0ULL}) {
+        std::int64_t base = AgentCore::k_register_retry_ms;
+        for (int n = 1; n <= 8; ++n) {
+            const std::int64_t ms = register_retry_ms(n, salt);
+            CHECK(ms >= base * 3 / 4);
+            CHECK(ms < base * 5 / 4);
+            base = std::min(base * 2, AgentCore::k_register_retry_max_ms);
+        }
+    }
+    // The spread differs between instances, so a fleet does not retry in lockstep.
+    std::set<std::int64_t> first;
+    for (std::uint64_t salt = 0; salt < 100; ++salt) first.insert(register_retry_ms(1, salt * 7919));
+    CHECK(first.size() > 50);
+
+    Harness h;
+    h.core->on_connected();
+    REQUIRE(h.sent_of<wire::Register>().size() == 1);
+    h.run_for_ms(1'400);
+    CHECK(h.sent_of<wire::Register>().size() == 1);  // not before 0.75 x 2 s
+    h.run_for_ms(1'200);
+    CHECK(h.sent_of<wire::Register>().size() == 2);  // by 1.25 x 2 s
+    h.run_for_ms(1'800);  // t = 4.4 s: the second went out by 2.5 s, the third waits >= 3 s
+    CHECK(h.sent_of<wire::Register>().size() == 2);
+    h.run_for_ms(3'200);  // t = 7.6 s: second by 2.5 s + third's wait < 5 s
+    CHECK(h.sent_of<wire::Register>().size() == 3);
+    // Over 120 s more: 4 s x 2, 8 s x 2 (6-10, 12-20 s), then 30 s (22.5-37.5 s) each.
+    h.run_for_ms(120'000);
+    const auto n = h.sent_of<wire::Register>().size();
+    CHECK(n >= 3 + 4);
+    CHECK(n <= 3 + 6);
+    // A welcome resets it; so does a new connection.
+    h.core->on_message(h.welcome());
+    h.core->on_disconnected();
+    h.core->on_connected();
+    const auto before = h.sent_of<wire::Register>().size();
+    h.run_for_ms(2'600);
+    CHECK(h.sent_of<wire::Register>().size() == before + 1);
 }
 
 TEST_CASE("an agent --asset site/name without --config gets the IDs the YAML loader derives", "[agent]") {

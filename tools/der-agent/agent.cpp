@@ -31,6 +31,19 @@ std::int64_t next_period(std::int64_t last_deadline, std::int64_t period, std::i
 
 }  // namespace
 
+std::int64_t register_retry_ms(int unanswered, std::uint64_t salt) {
+    const int doublings = std::clamp(unanswered - 1, 0, 16);
+    const std::int64_t base =
+        std::min(AgentCore::k_register_retry_ms << doublings, AgentCore::k_register_retry_max_ms);
+    // splitmix64 of (salt, attempt): a fixed spread per instance and attempt.
+    std::uint64_t z = salt + 0x9e3779b97f4a7c15ULL * static_cast<std::uint64_t>(unanswered + 1);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    z ^= z >> 31;
+    const double factor = 0.75 + 0.5 * (static_cast<double>(z >> 11) / 9007199254740992.0);  // [0.75, 1.25)
+    return static_cast<std::int64_t>(static_cast<double>(base) * factor);
+}
+
 std::int64_t to_ms(double seconds) {
     if (!std::isfinite(seconds) || seconds <= 0.0) return 1;
     const double ms = std::round(seconds * 1000.0);
@@ -123,6 +136,7 @@ void AgentCore::spool_result(const Result<void>& result, std::int64_t now) {
 void AgentCore::on_connected(std::string_view endpoint) {
     const std::int64_t now = m_clock.mono_ms();
     m_connected = true;
+    m_registers_unanswered = 0;  // a new connection: its register is the first
     if (m_welcomed) return;  // a welcome already overtook the monitor event
     log::info("connected to hub {}", endpoint);
     send_register(now);
@@ -134,6 +148,7 @@ void AgentCore::on_disconnected(std::string_view endpoint) {
     m_welcomed = false;
     m_send_blocked = false;
     m_ring.rewind(m_clock.mono_ms());
+    m_registers_unanswered = 0;
     // Register again as soon as a connection is back (the monitor will say so).
     m_next_register_ms = m_clock.mono_ms() + k_register_retry_ms;
     log::info("disconnected from hub {}{}; {} records buffered", endpoint,
@@ -317,11 +332,17 @@ void AgentCore::log_state() const {
 
 void AgentCore::send_register(std::int64_t now) {
     const bool sent = m_send(make_register());
-    if (sent) log::debug("register sent (last seq {})", m_last_seq);
+    if (sent) {
+        ++m_registers_unanswered;
+        m_last_register_sent_ms = now;
+        log::debug("register sent (last seq {}, {} unanswered)", m_last_seq, m_registers_unanswered);
+    }
     if (m_rejected)
         m_next_register_ms = now + k_register_after_reject_ms;
+    else if (sent)
+        m_next_register_ms = now + register_retry_ms(m_registers_unanswered, UuidHash{}(m_instance_id));
     else
-        m_next_register_ms = now + (sent || !m_connected ? k_register_retry_ms : k_register_fast_retry_ms);
+        m_next_register_ms = now + (m_connected ? k_register_fast_retry_ms : k_register_retry_ms);
 }
 
 void AgentCore::handle(const wire::Welcome& welcome, std::int64_t now) {
@@ -368,6 +389,7 @@ void AgentCore::handle(const wire::Welcome& welcome, std::int64_t now) {
     m_next_heartbeat_ms = now + m_heartbeat_ms;
 
     m_welcomed = true;
+    m_registers_unanswered = 0;
     m_rejected = false;
     m_send_blocked = false;
     if (welcome.ack_seq && *welcome.ack_seq > m_last_seq) {
@@ -408,6 +430,7 @@ void AgentCore::handle(const wire::Welcome& welcome, std::int64_t now) {
 void AgentCore::handle(const wire::Reject& reject, std::int64_t now) {
     m_welcomed = false;
     m_rejected = true;
+    m_registers_unanswered = 0;
     m_next_register_ms = now + k_register_after_reject_ms;
     log::error("hub rejected the registration of {}: {}: {}; retrying every {}",
                m_settings.asset.qualified_name(), reject.code, reject.reason,
@@ -444,10 +467,19 @@ void AgentCore::handle(const Setpoint& setpoint, std::int64_t now) {
 }
 
 void AgentCore::handle_reregister(std::int64_t now) {
-    log::info("hub asked to register again (it has no session for this connection)");
     m_welcomed = false;
     m_rejected = false;
     m_ring.rewind(now);
+    // A register already on its way answers it: the hub saw a message this
+    // agent sent before that register (a reconnect storm delivers many such).
+    // Registering again would only add to the hub's queue; the retry timer
+    // covers a register that was lost.
+    if (m_registers_unanswered > 0 && now - m_last_register_sent_ms < k_register_retry_ms) {
+        log::debug("hub asked to register again; the register sent {} ms ago answers it",
+                   now - m_last_register_sent_ms);
+        return;
+    }
+    log::info("hub asked to register again (it has no session for this connection)");
     send_register(now);
 }
 

@@ -48,7 +48,13 @@ using SendFn = std::function<bool(const wire::AgentMessage&)>;
 
 class AgentCore {
 public:
-    static constexpr std::int64_t k_register_retry_ms = 2'000;     ///< sent, no answer
+    /// Sent, no answer: the first retry after about this long, each further
+    /// one after twice the previous, at most k_register_retry_max_ms, every
+    /// interval spread ±25 % by the instance (a fleet reconnecting at once
+    /// after a hub restart must not echo its registers in lockstep into a hub
+    /// still working through the first ones).
+    static constexpr std::int64_t k_register_retry_ms = 2'000;
+    static constexpr std::int64_t k_register_retry_max_ms = 30'000;
     static constexpr std::int64_t k_register_fast_retry_ms = 100;  ///< send failed
     static constexpr std::int64_t k_register_after_reject_ms = 10'000;
     static constexpr std::int64_t k_send_retry_ms = 100;  ///< telemetry send blocked
@@ -182,6 +188,8 @@ private:
     std::int64_t m_next_telemetry_ms;
     std::int64_t m_next_heartbeat_ms;
     std::int64_t m_next_register_ms;
+    int m_registers_unanswered = 0;    ///< sent since the last welcome, connection or reject
+    std::int64_t m_last_register_sent_ms = 0;
     std::int64_t m_next_state_log_ms;
     std::int64_t m_last_heard_mono_ms;
 
@@ -195,6 +203,12 @@ private:
     std::uint64_t m_drops_logged = 0;
     std::optional<std::int64_t> m_drop_logged_ms;
 };
+
+/// Delay before register attempt `unanswered` + 1 when `unanswered` (>= 1)
+/// registers went out without an answer: k_register_retry_ms doubled per
+/// attempt up to k_register_retry_max_ms, times a factor in [0.75, 1.25)
+/// that `salt` (the instance) and the attempt fix.
+std::int64_t register_retry_ms(int unanswered, std::uint64_t salt);
 
 /// Seconds to whole milliseconds (at least 1), for timers.
 std::int64_t to_ms(double seconds);
