@@ -12,6 +12,7 @@
 
 #include "bench_common.hpp"
 
+#include "agent.hpp"  // der-agent's register retry schedule
 #include "der/assets_config.hpp"
 #include "der/wire_codec.hpp"
 
@@ -72,7 +73,9 @@ struct Agent {
     std::uint64_t send_from = 1;  // next record to send
     std::int64_t last_progress = 0;
     std::int64_t next_heartbeat = 0;
-    std::int64_t last_register = 0;
+    std::int64_t last_register = 0;  // last register that went out
+    std::int64_t next_register = 0;  // when to try again, not welcomed
+    int registers_unanswered = 0;
     std::int64_t welcomed_at = 0;
     bool storm_pending = false;
     std::array<std::int64_t, 1024> sent_ns{};
@@ -116,6 +119,9 @@ public:
             ag.sock.set(zmq::sockopt::reconnect_ivl, 100);
             ag.sock.set(zmq::sockopt::reconnect_ivl_max, 2000);
             ag.sock.set(zmq::sockopt::sndhwm, 10'000);
+            // As der-agent: nothing is queued for a connection that is not up,
+            // so a register goes out on a live connection or not at all.
+            ag.sock.set(zmq::sockopt::immediate, 1);
             if (zhb > 0) {
                 ag.sock.set(zmq::sockopt::heartbeat_ivl, zhb);
                 ag.sock.set(zmq::sockopt::heartbeat_timeout, zhb_timeout);
@@ -242,10 +248,10 @@ private:
         m_touched.push_back(i);
     }
 
-    void send_frames(Agent& ag, std::string_view type, const std::string& body) {
+    bool send_frames(Agent& ag, std::string_view type, const std::string& body) {
         touched(ag);
-        if (!ag.sock.send(zmq::buffer(type), zmq::send_flags::sndmore | zmq::send_flags::dontwait)) return;
-        (void)ag.sock.send(zmq::buffer(body), zmq::send_flags::dontwait);
+        if (!ag.sock.send(zmq::buffer(type), zmq::send_flags::sndmore | zmq::send_flags::dontwait)) return false;
+        return ag.sock.send(zmq::buffer(body), zmq::send_flags::dontwait).has_value();
     }
 
     void send_register(Agent& ag, std::int64_t now) {
@@ -257,8 +263,18 @@ private:
         r.last_seq = ag.next_seq - 1;
         m_buf.clear();
         wire::encode_body(wire::AgentMessage{r}, m_buf);
-        send_frames(ag, "register", m_buf);
-        ag.last_register = now;
+        // der-agent's schedule (agent::register_retry_ms): unanswered, again
+        // after ~2, 4, 8, 16, 30 s, spread by the instance; unsent (no
+        // connection yet: der-agent waits for its monitor's handshake event,
+        // this polls), again after 100 ms.
+        if (send_frames(ag, "register", m_buf)) {
+            ++ag.registers_unanswered;
+            ag.last_register = now;
+            ag.next_register =
+                now + agent::register_retry_ms(ag.registers_unanswered, UuidHash{}(ag.instance)) * 1'000'000;
+        } else {
+            ag.next_register = now + 100'000'000;
+        }
     }
 
     /// Sends records [send_from, next_seq) while the window has room.
@@ -313,7 +329,7 @@ private:
         const auto hb = static_cast<std::int64_t>((m_heartbeat_override > 0 ? m_heartbeat_override : m_heartbeat_s) * 1e9);
         for (auto& ag : m_agents) {
             if (!ag.welcomed) {
-                if (now - ag.last_register > 2'000'000'000) send_register(ag, now);
+                if (now >= ag.next_register) send_register(ag, now);
                 continue;
             }
             if (ag.send_from - 1 > ag.acked && now - ag.last_progress > gbn) {  // go-back-N
@@ -346,6 +362,7 @@ private:
             if (ag.welcomed) --m_welcomed;
             ag.welcomed = false;
             ag.storm_pending = true;
+            ag.registers_unanswered = 0;  // a new connection
             send_register(ag, now);
         }
     }
@@ -393,7 +410,7 @@ private:
                 // registers once per connection): the hub saw a record sent
                 // before that register. Otherwise every storm would count each
                 // agent's register twice (the 2 s retry covers a lost one).
-                if (!ag.welcomed && now - ag.last_register < 2'000'000'000) continue;
+                if (!ag.welcomed && ag.registers_unanswered > 0 && now - ag.last_register < 2'000'000'000) continue;
                 if (ag.welcomed) --m_welcomed;
                 ag.welcomed = false;
                 send_register(ag, now);
@@ -401,7 +418,8 @@ private:
                 ++m_stats.rejects;
                 if (ag.welcomed) --m_welcomed;
                 ag.welcomed = false;
-                ag.last_register = now + 8'000'000'000;  // again in 10 s
+                ag.registers_unanswered = 0;
+                ag.next_register = now + 10'000'000'000;  // as der-agent after a reject
             }
         }
     }
@@ -412,6 +430,7 @@ private:
         m_heartbeat_s = w.heartbeat_s;
         if (!ag.welcomed) ++m_welcomed;
         ag.welcomed = true;
+        ag.registers_unanswered = 0;
         ag.welcomed_at = now;
         ag.last_progress = now;
         if (w.ack_seq && *w.ack_seq > ag.acked && *w.ack_seq < ag.next_seq) ag.acked = *w.ack_seq;
