@@ -244,11 +244,12 @@ void Hub::bind_sockets() {
     log::info("agents: listening on {}", m_agents.get(zmq::sockopt::last_endpoint));
 
     // The live stream: a slow subscriber loses messages at its high-water
-    // mark (XPUB drops), it never slows the loop. The welcome message tells
-    // a subscriber that its subscriptions are in place.
+    // mark (XPUB drops), it never slows the loop. Every (un)subscription of
+    // every subscriber comes up (VERBOSER), so m_subscriptions counts them
+    // all and each subscription to `welcome` is answered (drain_stream).
     m_stream.set(zmq::sockopt::linger, 0);
     m_stream.set(zmq::sockopt::sndhwm, 10'000);
-    m_stream.set(zmq::sockopt::xpub_welcome_msg, "welcome");
+    m_stream.set(zmq::sockopt::xpub_verboser, 1);
     try {
         m_stream.bind(m_options.stream_ep);
     } catch (const zmq::error_t& e) {
@@ -813,8 +814,22 @@ void Hub::drain_stream() {
         if (!n) return;
         if (msg.size() == 0) continue;
         const auto first = static_cast<const unsigned char*>(msg.data())[0];
-        if (first == 1) ++m_subscriptions;
-        else if (first == 0 && m_subscriptions > 0) --m_subscriptions;
+        if (first == 1) {
+            ++m_subscriptions;
+            // A subscriber's subscriptions reach the XPUB in order (and at
+            // connect in byte order, where `welcome` sorts after every topic
+            // of ours): once this one is taken, the earlier ones are too. The
+            // answer tells the subscriber so (ZMQ_XPUB_WELCOME_MSG would be
+            // sent at connect, before any subscription is in place).
+            if (msg.to_string_view().substr(1) == k_stream_welcome) {
+                try {
+                    (void)m_stream.send(zmq::buffer(k_stream_welcome), zmq::send_flags::dontwait);
+                } catch (const zmq::error_t&) {
+                }
+            }
+        } else if (first == 0 && m_subscriptions > 0) {
+            --m_subscriptions;
+        }
     }
 }
 

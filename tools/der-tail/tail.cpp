@@ -13,6 +13,7 @@
 #include <zmq.hpp>
 
 #include <algorithm>
+#include <chrono>
 #include <csignal>
 #include <map>
 #include <set>
@@ -75,24 +76,23 @@ public:
         }
         log::debug("stream: connecting to {} ({} topics)", m_settings.stream, topics.size());
 
-        // The snapshot is taken after subscribing, so nothing falls between
-        // the two; records the snapshot already showed are skipped below.
+        // The snapshot is taken once the hub's `welcome` said our
+        // subscriptions are in place, so nothing falls between the two; what
+        // came meanwhile is handled after it, and records the snapshot
+        // already showed are skipped below.
         if (m_settings.snapshot == Snapshot::yes) {
+            std::vector<std::vector<zmq::message_t>> early;
+            await_welcome(sub, early);
             if (print_snapshot(control) == Done::yes) return cli::ok;
+            for (const auto& frames : early)
+                if (handle(frames) == Done::yes) return cli::ok;
         }
 
         while (true) {
             if (m_stop.load()) return last_signal.load() == SIGINT ? cli::interrupted : cli::ok;
             zmq_pollitem_t item{sub.handle(), 0, ZMQ_POLLIN, 0};
             if (zmq_poll(&item, 1, 100) <= 0) continue;  // timeout or EINTR: look at the flag
-            std::vector<zmq::message_t> frames;
-            while (true) {
-                zmq::message_t frame;
-                if (!sub.recv(frame, zmq::recv_flags::dontwait)) break;
-                const bool more = frame.more();
-                frames.push_back(std::move(frame));
-                if (!more) break;
-            }
+            const auto frames = receive(sub);
             if (frames.empty()) continue;
             if (handle(frames) == Done::yes) return cli::ok;
         }
@@ -101,6 +101,41 @@ public:
 private:
     enum class Done { no, yes };
     enum class Need { required, optional };
+
+    static std::vector<zmq::message_t> receive(zmq::socket_t& sub) {
+        std::vector<zmq::message_t> frames;
+        while (true) {
+            zmq::message_t frame;
+            if (!sub.recv(frame, zmq::recv_flags::dontwait)) break;
+            const bool more = frame.more();
+            frames.push_back(std::move(frame));
+            if (!more) break;
+        }
+        return frames;
+    }
+
+    /// Waits (at most --timeout) for the hub's `welcome`, keeping what comes
+    /// before it in `early`. Without it the snapshot goes ahead, and records
+    /// stored before the subscriptions took may be missing from the output.
+    void await_welcome(zmq::socket_t& sub, std::vector<std::vector<zmq::message_t>>& early) {
+        const auto deadline =
+            std::chrono::steady_clock::now() + std::chrono::milliseconds(m_settings.control_timeout_ms);
+        while (!m_stop.load() && std::chrono::steady_clock::now() < deadline) {
+            zmq_pollitem_t item{sub.handle(), 0, ZMQ_POLLIN, 0};
+            if (zmq_poll(&item, 1, 100) <= 0) continue;
+            auto frames = receive(sub);
+            if (frames.empty()) continue;
+            if (frames[0].to_string_view() == k_welcome) {
+                (void)handle(frames);
+                return;
+            }
+            early.push_back(std::move(frames));
+        }
+        if (!m_stop.load())
+            log::warn("stream {}: no welcome within {} ms; the snapshot goes ahead, records stored meanwhile may be "
+                      "missing",
+                      m_settings.stream, m_settings.control_timeout_ms);
+    }
 
     void load_assets(cli::ControlClient& control, Need need) {
         const bool required = need == Need::required;
