@@ -466,16 +466,19 @@ fleet_router_args=(--tack-flush-ms 10)
 fleet_run() {
   local n=$1 an=$2 server=$3 first cnt o p got pid port
   local bg=() outs=()
-  # The storm's window: what is left of the load generators' run after the
-  # CPU window. A 19,000-agent storm on this 2-vCPU machine takes 10-30 s to
-  # re-welcome everyone, so it grows with the fleet (15 s, 20 s at 10,000).
+  # The storm's window: the load generators get SIGTERM (and report) this
+  # long after the storm began. A 19,000-agent storm on this 2-vCPU machine
+  # takes 10-30 s to re-welcome everyone, so it grows with the fleet (15 s,
+  # 20 s at 10,000, 38 s at 19,000). Their --duration only bounds a run that
+  # fails: each starts its clock once its own agents are welcomed, which at
+  # 19,000 is up to ~40 s apart between the first and the last of them.
   local storm_s=$(( n / 500 > 15 ? n / 500 : 15 ))
   if [ "$server" = hub ]; then start_hub "$an"; pid=$hub_pid port=$pa; else start_router "${fleet_router_args[@]}"; pid=$router_pid port=$pr; fi
   for ((first = 0; first < n; first += 2500)); do
     cnt=$((n - first < 2500 ? n - first : 2500))
     o=$tmp/fleet-$server-$n-$r-$first.json; outs+=("$o")
     "$loadgen" --hub "tcp://127.0.0.1:$port" --assets "$an" --first "$first" --agents "$cnt" \
-      --rate "$(awk -v c="$cnt" 'BEGIN { print c / 4 }')" --warmup 0 --duration $((fleet_s + 10 + storm_s)) --welcome-timeout 120 >"$o" &
+      --rate "$(awk -v c="$cnt" 'BEGIN { print c / 4 }')" --warmup 0 --duration $((fleet_s + 10 + storm_s + 120)) --welcome-timeout 120 >"$o" &
     bg+=($!); pids+=($!)
   done
   # der-hub: agents online on /health; the raw ROUTER: its established
@@ -512,6 +515,8 @@ fleet_run() {
     start_router_on "$pr" "${fleet_router_args[@]}"
   fi
   for p in "${bg[@]}"; do kill -USR1 "$p" 2>/dev/null || true; done
+  sleep "$storm_s"
+  for p in "${bg[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
   for p in "${bg[@]}"; do wait "$p" 2>/dev/null || true; done
   f_stall=0 f_rw=0
   for o in "${outs[@]}"; do
@@ -561,7 +566,7 @@ if want fleet; then
       continue
     fi
     s_cpu=$(stats "${cpu[@]}") s_rss=$(stats "${rss[@]}") s_st=$(stats "${stall[@]}")
-    rw_txt="all re-welcomed in $([ ${#rewelcome[@]} -gt 0 ] && fmt_stat "$(stats "${rewelcome[@]}")" || echo "—") ms; runs where not all were before the load generators stopped: $storm_never"
+    rw_txt="all re-welcomed in $([ ${#rewelcome[@]} -gt 0 ] && fmt_stat "$(stats "${rewelcome[@]}")" || echo "—") ms; runs where not all were within $(( n / 500 > 15 ? n / 500 : 15 )) s of the restart: $storm_never"
     b_cpu="—" b_st="—" r_cpu="" r_st=""
     if [ ${#rcpu[@]} -gt 0 ]; then
       s_rcpu=$(stats "${rcpu[@]}") s_rst=$(stats "${rstall[@]}")
@@ -592,7 +597,7 @@ if want fleet; then
   fi
   cmd "der-hub -c assets-N.yaml ... &  der_bench_loadgen --assets assets-N.yaml --first K --agents 2500 --rate 625 (one process per 2,500 agents)"
   cmd "der_bench_router --bind tcp://127.0.0.1:PORT --telemetry-s 4 ${fleet_router_args[*]} &  the same load generators (baseline of figure 6, fleets up to 10,000)"
-  cmd "CPU: utime+stime from /proc/PID/stat over ${fleet_s}s; RSS: VmRSS; storm: kill the server, start it again on the same port, SIGUSR1 to every load generator (all agents register at once)"
+  cmd "CPU: utime+stime from /proc/PID/stat over ${fleet_s}s; RSS: VmRSS; storm: kill the server, start it again on the same port, SIGUSR1 to every load generator (all agents register at once); SIGTERM to them n/500 s (at least 15 s) later, when they report"
 fi
 
 # =============================================================================
