@@ -11,10 +11,12 @@
 #include <fmt/core.h>
 #include <nlohmann/json.hpp>
 #include <zmq.hpp>
+#include <zmq_addon.hpp>
 
 #include <algorithm>
 #include <chrono>
 #include <csignal>
+#include <iterator>
 #include <map>
 #include <set>
 #include <unordered_map>
@@ -102,15 +104,10 @@ private:
     enum class Done { no, yes };
     enum class Need { required, optional };
 
+    /// One message off the SUB socket; none when nothing is waiting.
     static std::vector<zmq::message_t> receive(zmq::socket_t& sub) {
         std::vector<zmq::message_t> frames;
-        while (true) {
-            zmq::message_t frame;
-            if (!sub.recv(frame, zmq::recv_flags::dontwait)) break;
-            const bool more = frame.more();
-            frames.push_back(std::move(frame));
-            if (!more) break;
-        }
+        (void)zmq::recv_multipart(sub, std::back_inserter(frames), zmq::recv_flags::dontwait);
         return frames;
     }
 
