@@ -39,6 +39,7 @@
 #include "snapshot.hpp"
 
 #include "der/assets_config.hpp"
+#include "der/stream.hpp"
 #include "der/util/log.hpp"
 #include "der/version.hpp"
 #include "der/wire_codec.hpp"
@@ -816,14 +817,12 @@ void Hub::drain_stream() {
         const auto first = static_cast<const unsigned char*>(msg.data())[0];
         if (first == 1) {
             ++m_subscriptions;
-            // A subscriber's subscriptions reach the XPUB in order (and at
-            // connect in byte order, where `welcome` sorts after every topic
-            // of ours): once this one is taken, the earlier ones are too. The
-            // answer tells the subscriber so (ZMQ_XPUB_WELCOME_MSG would be
-            // sent at connect, before any subscription is in place).
-            if (msg.to_string_view().substr(1) == k_stream_welcome) {
+            // Once this one is taken, the subscriber's earlier ones are too
+            // (stream.hpp); the answer tells it so. ZMQ_XPUB_WELCOME_MSG would
+            // be sent at connect, before any subscription is in place.
+            if (msg.to_string_view().substr(1) == stream::k_welcome) {
                 try {
-                    (void)m_stream.send(zmq::buffer(k_stream_welcome), zmq::send_flags::dontwait);
+                    (void)m_stream.send(zmq::buffer(stream::k_welcome), zmq::send_flags::dontwait);
                 } catch (const zmq::error_t&) {
                 }
             }

@@ -27,7 +27,6 @@
 #include <thread>
 #include <memory>
 #include <string>
-#include <string_view>
 #include <unordered_map>
 #include <vector>
 
@@ -62,9 +61,6 @@ inline constexpr int k_max_batch = 2048;  // messages drained per socket per tur
 /// tacks every k_tack_flush_ms meanwhile (checked every
 /// k_drain_check_every messages).
 inline constexpr std::int64_t k_max_drain_ms = 20;
-/// Topic of the stream's one-frame answer to a subscription to it: the
-/// subscriber's earlier subscriptions are in place (docs/protocol.md).
-inline constexpr std::string_view k_stream_welcome = "welcome";
 inline constexpr int k_drain_check_every = 64;
 
 template <class... Ts>

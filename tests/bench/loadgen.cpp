@@ -14,6 +14,7 @@
 
 #include "agent.hpp"  // der-agent's register retry schedule
 #include "der/assets_config.hpp"
+#include "der/stream.hpp"
 #include "der/wire_codec.hpp"
 
 #include <fmt/format.h>
@@ -273,7 +274,7 @@ private:
             ag.next_register =
                 now + agent::register_retry_ms(ag.registers_unanswered, UuidHash{}(ag.instance)) * 1'000'000;
         } else {
-            ag.next_register = now + 100'000'000;
+            ag.next_register = now + agent::AgentCore::k_register_fast_retry_ms * 1'000'000;
         }
     }
 
@@ -410,7 +411,9 @@ private:
                 // registers once per connection): the hub saw a record sent
                 // before that register. Otherwise every storm would count each
                 // agent's register twice (the 2 s retry covers a lost one).
-                if (!ag.welcomed && ag.registers_unanswered > 0 && now - ag.last_register < 2'000'000'000) continue;
+                if (!ag.welcomed && ag.registers_unanswered > 0 &&
+                    now - ag.last_register < agent::AgentCore::k_register_retry_ms * 1'000'000)
+                    continue;
                 if (ag.welcomed) --m_welcomed;
                 ag.welcomed = false;
                 send_register(ag, now);
@@ -419,7 +422,7 @@ private:
                 if (ag.welcomed) --m_welcomed;
                 ag.welcomed = false;
                 ag.registers_unanswered = 0;
-                ag.next_register = now + 10'000'000'000;  // as der-agent after a reject
+                ag.next_register = now + agent::AgentCore::k_register_after_reject_ms * 1'000'000;
             }
         }
     }
@@ -508,7 +511,7 @@ bool wait_stream_welcome(LoadGen& gen, zmq::socket_t& sub, std::size_t sub_index
             if (i != sub_index) continue;
             zmq::message_t m;
             while (sub.recv(m, zmq::recv_flags::dontwait)) {
-                if (m.to_string_view() == "welcome") return true;
+                if (m.to_string_view() == stream::k_welcome) return true;
             }
         }
     }
@@ -558,7 +561,7 @@ int main(int argc, char** argv) {
         sub.set(zmq::sockopt::rcvhwm, 1'000'000);
         sub.set(zmq::sockopt::subscribe, "telemetry/");
         sub.set(zmq::sockopt::subscribe, "dispatch/");
-        sub.set(zmq::sockopt::subscribe, "welcome");
+        sub.set(zmq::sockopt::subscribe, stream::k_welcome);
         sub.connect(stream_ep);
         gen.add_extra(sub);
         sub_index = extras++;

@@ -4,6 +4,7 @@
 #include "control_client.hpp"
 
 #include "der/json_codec.hpp"
+#include "der/stream.hpp"
 #include "der/util/log.hpp"
 #include "der/util/time.hpp"
 #include "der/wire_codec.hpp"
@@ -27,7 +28,6 @@ namespace {
 
 using nlohmann::json;
 
-constexpr std::string_view k_welcome = "welcome";
 /// Without filters, asset names are nice to have: wait this long at most.
 constexpr std::int64_t k_optional_names_timeout_ms = 2000;
 
@@ -69,7 +69,7 @@ public:
         zmq::socket_t sub(ctx, zmq::socket_type::sub);
         sub.set(zmq::sockopt::linger, 0);
         sub.set(zmq::sockopt::reconnect_ivl_max, 2000);
-        sub.set(zmq::sockopt::subscribe, k_welcome);
+        sub.set(zmq::sockopt::subscribe, stream::k_welcome);
         for (const auto& topic : topics) sub.set(zmq::sockopt::subscribe, topic);
         try {
             sub.connect(m_settings.stream);
@@ -122,7 +122,7 @@ private:
             if (zmq_poll(&item, 1, 100) <= 0) continue;
             auto frames = receive(sub);
             if (frames.empty()) continue;
-            if (frames[0].to_string_view() == k_welcome) {
+            if (frames[0].to_string_view() == stream::k_welcome) {
                 (void)handle(frames);
                 return;
             }
@@ -240,7 +240,7 @@ private:
 
     Done handle(const std::vector<zmq::message_t>& frames) {
         const auto topic = frames[0].to_string_view();
-        if (topic == k_welcome) {
+        if (topic == stream::k_welcome) {
             if (!m_subscribed) log::info("subscribed to {}", m_settings.stream);
             else log::debug("stream: re-attached to {}", m_settings.stream);
             m_subscribed = true;
