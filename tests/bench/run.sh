@@ -463,16 +463,18 @@ fleet_router_args=(--tack-flush-ms 10)
 # raw: der_bench_router, the same load generators, the transport's floor).
 # Sets f_cpu f_rss f_stall f_rw (max ms until every agent was welcomed
 # again, or "never"); returns 1 when not all N agents came online.
+# The storm's window for N agents: the load generators get SIGTERM (and
+# report) this long after the storm began. A 19,000-agent storm on this
+# 2-vCPU machine takes 10-30 s to re-welcome everyone, so it grows with the
+# fleet (15 s, 20 s at 10,000, 38 s at 19,000). Their --duration only bounds
+# a run that fails: each starts its clock once its own agents are welcomed,
+# which at 19,000 is up to ~40 s apart between the first and the last.
+storm_window_s() { echo $(( $1 / 500 > 15 ? $1 / 500 : 15 )); }
 fleet_run() {
   local n=$1 an=$2 server=$3 first cnt o p got pid port
   local bg=() outs=()
-  # The storm's window: the load generators get SIGTERM (and report) this
-  # long after the storm began. A 19,000-agent storm on this 2-vCPU machine
-  # takes 10-30 s to re-welcome everyone, so it grows with the fleet (15 s,
-  # 20 s at 10,000, 38 s at 19,000). Their --duration only bounds a run that
-  # fails: each starts its clock once its own agents are welcomed, which at
-  # 19,000 is up to ~40 s apart between the first and the last of them.
-  local storm_s=$(( n / 500 > 15 ? n / 500 : 15 ))
+  local storm_s
+  storm_s=$(storm_window_s "$n")
   if [ "$server" = hub ]; then start_hub "$an"; pid=$hub_pid port=$pa; else start_router "${fleet_router_args[@]}"; pid=$router_pid port=$pr; fi
   for ((first = 0; first < n; first += 2500)); do
     cnt=$((n - first < 2500 ? n - first : 2500))
@@ -566,7 +568,7 @@ if want fleet; then
       continue
     fi
     s_cpu=$(stats "${cpu[@]}") s_rss=$(stats "${rss[@]}") s_st=$(stats "${stall[@]}")
-    rw_txt="all re-welcomed in $([ ${#rewelcome[@]} -gt 0 ] && fmt_stat "$(stats "${rewelcome[@]}")" || echo "—") ms; runs where not all were within $(( n / 500 > 15 ? n / 500 : 15 )) s of the restart: $storm_never"
+    rw_txt="all re-welcomed in $([ ${#rewelcome[@]} -gt 0 ] && fmt_stat "$(stats "${rewelcome[@]}")" || echo "—") ms; runs where not all were within $(storm_window_s "$n") s of the restart: $storm_never"
     b_cpu="—" b_st="—" r_cpu="" r_st=""
     if [ ${#rcpu[@]} -gt 0 ]; then
       s_rcpu=$(stats "${rcpu[@]}") s_rst=$(stats "${rstall[@]}")
