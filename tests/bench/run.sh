@@ -198,6 +198,15 @@ if want ingest; then
   s_raw=$(stats "${raw[@]}") s_der=$(stats "${der[@]}")
   rt=$(ratio "${s_der%% *}" "${s_raw%% *}")
   row "1 Ingest memory, 1,000 agents (acked msg/s) | $(fmt_stat "$s_der") | raw ROUTER $(fmt_stat "$s_raw") | $rt of raw (target ≥ 0.60) | $(verdict "$rt" '>=' 0.60)"
+  # What the hub's decoding costs per record, without sockets (one core).
+  cmd "der_bench_codec --n 200000 --rounds 5"
+  cflat=() ctree=() cenc=()
+  for r in $(seq 1 "$runs"); do
+    j=$("$bin/der_bench_codec" --n 200000 --rounds 5)
+    echo "  codec run $r: $j" >&2
+    cflat+=("$(json_field "$j" decode_flat_ns)") ctree+=("$(json_field "$j" decode_tree_ns)") cenc+=("$(json_field "$j" encode_ns)")
+  done
+  row "1 Codec, one telemetry body ($(json_field "$j" body_bytes) bytes), ns per message: decode as der-hub does / encode as der-agent does | $(fmt_stat "$(stats "${cflat[@]}")") / $(fmt_stat "$(stats "${cenc[@]}")") | msgpack object-tree decode $(fmt_stat "$(stats "${ctree[@]}")") | reported | —"
   mosq=$(command -v mosquitto || ls /usr/sbin/mosquitto 2>/dev/null || true)
   if [ -n "$mosq" ] && [ -x "$bin/der_bench_mqtt" ]; then
     # A flooded Mosquitto starves its one QoS 1 subscriber (20 in flight to it,

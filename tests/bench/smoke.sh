@@ -50,6 +50,10 @@ pb=$(free_port)
 pids+=($!)
 wait_port "$pb" || fail "der_bench_http did not start"
 [ "$(curl -fsS "http://127.0.0.1:$pb/telemetry/x")" = '{"x":1}' ] || fail "der_bench_http: wrong body"
+# Codec cost per message, no sockets.
+out=$("$bin/der_bench_codec" --n 2000 --rounds 2)
+echo "codec: $out"
+[ "$(json_field "$out" check)" -gt 0 ] || fail "der_bench_codec decoded nothing"
 # PostgreSQL COPY baseline and Mosquitto peer: need servers; here only that they start.
 "$bin/der_bench_copy" --help >/dev/null || fail "der_bench_copy --help"
 if [ -x "$bin/der_bench_mqtt" ]; then "$bin/der_bench_mqtt" --help >/dev/null || fail "der_bench_mqtt --help"; fi
