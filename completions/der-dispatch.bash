@@ -89,13 +89,13 @@ _der_dispatch() {
     esac
 
     # Which positional argument is being completed: ASSET (0) or MW (1).
-    local i npos=0 dashdash=
+    local i npos=0 dashdash= stop=
     for ((i = 1; i < cword; i++)); do
         if [[ -n $dashdash ]]; then ((npos++)); continue; fi
         case ${words[i]} in
             --) dashdash=1 ;;
             --for | --timeout | --reason | --requested-by | --control | --log-level | --log-format | --site | --at | --cancel | --token-file) ((i++)) ;;
-            --stop) return ;;
+            --stop) stop=1 ;;  # takes no ASSET or MW; its options still complete
             -?*) [[ ${words[i]} =~ ^-[0-9.] ]] && ((npos++)) ;;
             *) ((npos++)) ;;
         esac
@@ -105,7 +105,7 @@ _der_dispatch() {
         COMPREPLY=($(compgen -W '-h --help --for --wait --timeout --reason --requested-by
             --site --at --hub-schedule --cancel --stop
             --control --log-level --log-format --token-file --version' -- "$cur"))
-    elif ((npos == 0)) && [[ " ${words[*]} " != *" --site "* && " ${words[*]} " != *" --cancel "* ]]; then
+    elif ((npos == 0)) && [[ -z $stop && " ${words[*]} " != *" --site "* && " ${words[*]} " != *" --cancel "* ]]; then
         COMPREPLY=($(compgen -W "$(_der_dispatch_assets_of "$(_der_dispatch_config)")" -- "$cur"))
     fi
 } &&

@@ -79,11 +79,15 @@ Result<SiteDispatchResult> Hub::create_site_dispatch(const SiteDispatchCommand& 
 
     NewDispatch parent_request{site->id, c.mw, c.duration_s, c.reason, c.requested_by, c.start_at, std::nullopt};
     const Uuid parent_id = m_dispatches.create_parent(parent_request, now(), m_changed).dispatch_id;
+    // Every child first, then the deliveries: the parent summarises its
+    // children, so delivering one before the next exists would report the
+    // parent sent, then queued again, on the stream.
+    std::vector<Uuid> children;
     for (const auto& share : *shares) {
         NewDispatch child{share.asset_id, share.mw, c.duration_s, c.reason, c.requested_by, c.start_at, parent_id};
-        const Uuid id = m_dispatches.create(child, now(), m_changed).dispatch_id;
-        deliver(id);
+        children.push_back(m_dispatches.create(child, now(), m_changed).dispatch_id);
     }
+    for (const auto& id : children) deliver(id);
     record("site_dispatch", site->name, c.reason, c.requested_by,
            fmt::format("{} MW{} as {} over {} batteries{}", c.mw,
                        c.duration_s ? " for " + format_duration(*c.duration_s) : std::string(),

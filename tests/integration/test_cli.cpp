@@ -8,6 +8,7 @@
 
 #include <catch2/catch.hpp>
 #include <fmt/core.h>
+#include <fmt/ranges.h>
 #include <nlohmann/json.hpp>
 
 #include <signal.h>
@@ -283,6 +284,57 @@ TEST_CASE("der-tail --events shows a dispatch's state changes for one asset", "[
     }
     CHECK(types.contains("telemetry"));
     CHECK(types.contains("dispatch"));
+}
+
+TEST_CASE("a negative der-tail -n or a zero der-history --limit is a usage error, not a wrapped count",
+          "[integration]") {
+    for (const auto& args : std::vector<std::vector<std::string>>{{k_tail, "-n", "-1"},
+                                                                  {k_tail, "-n", "-18446744073709551615"},
+                                                                  {k_tail, "-n", "x"},
+                                                                  {k_history, "telemetry", "a/b", "--limit", "0"},
+                                                                  {k_history, "telemetry", "a/b", "--limit", "-1"}}) {
+        auto r = run_capture(args, {}, 10000ms);
+        INFO(fmt::format("{}", fmt::join(args, " ")) << ": " << r.err);
+        CHECK(r.status == 64);
+        CHECK(r.out.empty());
+        CHECK(r.err.find("Value") == std::string::npos);  // ours, not CLI11's "Value 0 not in range 0.000000 to 1.79e308"
+    }
+}
+
+TEST_CASE("der-tail --events --site shows a site dispatch by its site, its state never going back",
+          "[integration]") {
+    Fleet fleet({"site-a/b1", "site-a/b2"});
+    Process tail({k_tail, "--stream", fleet.hub.stream_endpoint(), "--control", fleet.hub.control_endpoint(),
+                  "--site", "site-a", "--events"},
+                 fleet.dir.file("tail.log"));
+    REQUIRE(wait_until([&] { return tail.log().find("subscribed") != std::string::npos; }, 10000ms));
+    auto r = dispatch(fleet.hub, {"--site", "site-a", "1", "--wait"});
+    INFO(r.out << r.err);
+    REQUIRE(r.status == 0);
+    const auto parent_id = json::parse(r.out)["dispatch_id"].get<std::string>();
+    REQUIRE(wait_until([&] { return tail.log().find("\"site\":\"site-a\"") != std::string::npos &&
+                                    tail.log().find("\"state\":\"applied\"") != std::string::npos; },
+                       10000ms));
+    std::this_thread::sleep_for(300ms);  // the parent's applied follows its children's
+    CHECK(tail.stop() == 0);
+    std::vector<std::string> parent_states;
+    int children = 0;
+    for (const auto& line : lines_of(tail.log())) {
+        if (line.empty() || line.front() != '{') continue;
+        const auto j = json::parse(line);
+        if (j["type"] != "dispatch") continue;
+        if (j["dispatch_id"] == parent_id) {
+            CHECK(j["site"] == "site-a");
+            CHECK(j["site_id"].is_string());
+            CHECK_FALSE(j.contains("asset_id"));
+            parent_states.push_back(j["state"].get<std::string>());
+        } else if (j["parent_id"] == parent_id) {
+            CHECK(j["asset"].get<std::string>().starts_with("site-a/"));
+            ++children;
+        }
+    }
+    CHECK(children > 0);
+    CHECK(parent_states == std::vector<std::string>{"queued", "sent", "applied"});
 }
 
 // --- der-history --------------------------------------------------------------------

@@ -220,12 +220,25 @@ TEST_CASE("der-dispatch --site, --at, --cancel and --stop drive the operator con
     INFO(cancel.out << cancel.err);
     CHECK(cancel.status == 0);
     CHECK(json::parse(cancel.out)["state"] == "cancelled");
+    CHECK(json::parse(cancel.out)["error"].is_null());  // the stored "cancelled by ..." is no error
     REQUIRE(wait_until([&] { return all_zero(f.port(), {"plant/b1", "plant/b2", "plant/b3"}); }, 2500ms));
     CHECK(cli({"--cancel", parent_id}).status == 1);                       // already over
     CHECK(cli({"--cancel", "not-a-uuid"}).status == 64);
     CHECK(cli({"--site", "nowhere", "1"}).status == 1);                    // unknown site
     CHECK(cli({"--site", "plant", "50"}).status == 1);                     // the plant cannot do 50 MW
     CHECK(cli({"--stop", "--at", "+5s"}).status == 64);                    // a stop is never scheduled
+
+    // --wait with a start beyond --timeout: exit 75, and the line says the
+    // dispatch stays active at the hub (a script must not send it again).
+    auto held = cli({"other/x1", "0.2", "--at", "+1h", "--wait", "--timeout", "1"});
+    INFO(held.out << held.err);
+    CHECK(held.status == 75);
+    const auto held_line = json::parse(held.out);
+    CHECK(held_line["state"] == "scheduled");
+    CHECK(held_line["error"].get<std::string>().find("stays active at the hub") != std::string::npos);
+    const auto held_id = held_line["dispatch_id"].get<std::string>();
+    CHECK(get_json(f.port(), "/dispatch/" + held_id)["state"] == "scheduled");
+    CHECK(cli({"--cancel", held_id}).status == 0);
 
     // A dispatch held by the hub: scheduled now, applied at its time, after the CLI exited.
     auto later = cli({"other/x1", "0.7", "--at", "+3s"});

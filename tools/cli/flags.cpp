@@ -4,6 +4,8 @@
 
 #include "der/util/time.hpp"
 
+#include <fmt/core.h>
+
 #include <algorithm>
 #include <cmath>
 
@@ -18,6 +20,18 @@ CLI::Validator positive_duration() {
             return {};
         },
         "DURATION");
+}
+
+CLI::Validator count_at_least(std::uint64_t min) {
+    return CLI::Validator(
+        [min](const std::string& text) -> std::string {
+            const bool digits = !text.empty() && text.size() <= 19 &&
+                                std::all_of(text.begin(), text.end(), [](char c) { return c >= '0' && c <= '9'; });
+            if (!digits) return fmt::format("'{}' is not a whole number", text);
+            if (std::stoull(text) < min) return fmt::format("must be at least {}", min);
+            return {};
+        },
+        "");
 }
 
 double seconds_of(const std::string& text) { return value_or_exit(parse_duration(text)); }

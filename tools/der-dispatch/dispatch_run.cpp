@@ -119,13 +119,26 @@ private:
             return now >= entry.second.sent_mono_ms + m_settings.timeout_ms;
         });
         if (!due) return cli::ok;
-        const Error error = m_client.no_answer("dispatch");
         std::vector<Pending*> order;
         for (auto& [id, p] : m_pending) order.push_back(&p);
         std::sort(order.begin(), order.end(), [](auto* a, auto* b) { return a->item->line < b->item->line; });
-        for (auto* p : order) finish(*p, error.message, cli::ok);
+        // A dispatch the hub answered (queued, scheduled, sent) is live there:
+        // say so, so that a script does not send it again.
+        const bool unanswered = std::any_of(order.begin(), order.end(), [](auto* p) { return !p->state; });
+        const Error error = unanswered ? m_client.no_answer("dispatch")
+                                       : Error{Errc::timeout, "a dispatch reached no final state within --timeout; "
+                                                              "it stays active at the hub"};
+        for (auto* p : order) finish(*p, p->state ? still_active(*p) : error.message, cli::ok);
         log::error("{}", error.message);
         return exit_code(error.code);
+    }
+
+    /// The error of a dispatch the hub took but that was not final in time.
+    std::string still_active(const Pending& p) const {
+        const std::string id = p.dispatch_id ? p.dispatch_id->to_string() : std::string("ID");
+        return fmt::format("still {} after --timeout {} s: the dispatch stays active at the hub "
+                           "(der-dispatch --cancel {} to withdraw it)",
+                           to_string(*p.state), static_cast<double>(m_settings.timeout_ms) / 1000.0, id);
     }
 
     void finish(const Pending& p, const std::string& error, int status) {
@@ -203,9 +216,16 @@ int cancel_dispatch(const Uuid& dispatch_id, const std::string& reason, const Ru
     request.dispatch_id = dispatch_id;
     const auto result = ask<wire::DispatchResult>(settings, stop, request, reason, line);
     if (result.state) line["state"] = std::string(to_string(*result.state));
-    if (!result.error.empty()) line["error"] = result.error;
+    const bool cancelled = result.state == DispatchState::cancelled;
+    // On success the reply's error is the dispatch's stored reason ("cancelled
+    // by ..."): not an error, and `error` is null on success.
+    if (!cancelled) {
+        line["error"] = result.error.empty() ? fmt::format("dispatch is {}, not cancelled",
+                                                           result.state ? to_string(*result.state) : "unknown")
+                                             : result.error;
+    }
     print(line);
-    return result.state == DispatchState::cancelled ? cli::ok : cli::refused;
+    return cancelled ? cli::ok : cli::refused;
 }
 
 int stop_assets(const std::string& site, const std::string& reason, const RunSettings& settings,

@@ -62,8 +62,8 @@ void make_app(CLI::App& app, Options& o) {
         "\"state\", \"latency_ms\", \"error\"}. --cancel ID cancels a dispatch; --stop brings every asset (of "
         "--site) to 0 MW and cancels every open dispatch.\n"
         "Exit status: 0 all accepted (with --wait: all applied), 1 any refused, rejected or failed (with "
-        "--wait: not applied), 64 usage, 65 bad input line, 69 hub unreachable, 75 no answer within "
-        "--timeout, 130 interrupted.");
+        "--wait: not applied), 64 usage, 65 bad input line, 66 --token-file unreadable, 69 hub unreachable, 75 no "
+        "answer within --timeout, 78 bad token file, 130 interrupted.");
     app.add_option("ASSET", o.asset, "The asset: UUID or site/name (with --site: omitted, MW comes first)");
     app.add_option("MW", o.mw, "Setpoint in MW: positive = discharge, negative = charge (use -- before a "
                                "negative value if it is taken for a flag)");

@@ -42,8 +42,9 @@ void make_app(CLI::App& app, Options& o) {
         "Print an asset's history from der-hub, oldest first: telemetry, dispatches or heartbeats, as JSON lines "
         "or CSV, each chunk as it arrives. --every gives telemetry per time bucket (count and avg/min/max of "
         "soc_pct and current_mw).\n"
-        "Exit status: 0 done, 1 the hub refused the request (unknown asset, bad range), 64 usage, 69 hub "
-        "unreachable, 75 no answer within --timeout, 74 stdout write error, 130 interrupted.");
+        "Exit status: 0 done, 1 the hub refused the request (unknown asset, bad range), 64 usage, 66 --token-file "
+        "unreadable, 69 hub unreachable, 75 no answer within --timeout, 74 stdout write error, 78 bad token file, "
+        "130 interrupted.");
     app.add_option("KIND", o.kind, "What: telemetry, dispatch or heartbeat")
         ->required()
         ->check(CLI::IsMember({"telemetry", "dispatch", "heartbeat"}));
@@ -53,7 +54,7 @@ void make_app(CLI::App& app, Options& o) {
     app.add_option("--until", o.until, "Until (exclusive): RFC 3339, 'now' or relative")->capture_default_str();
     app.add_option("--every", o.every, "Telemetry only: one row per bucket of this length (1m, 15m, 1h)")
         ->check(der::cli::positive_duration());
-    app.add_option("--limit", o.limit, "At most this many rows")->check(CLI::PositiveNumber);
+    app.add_option("--limit", o.limit, "At most this many rows")->check(der::cli::count_at_least(1));
     app.add_option("--format", o.format, "Output: json (one object a line) or csv (a header line, then rows)")
         ->check(CLI::IsMember({"json", "csv"}))
         ->capture_default_str();

@@ -36,9 +36,9 @@ void make_app(CLI::App& app, Options& o) {
         "Follow der-hub's live stream: one telemetry record a line as it arrives (JSON: the record plus \"asset\": "
         "\"site/name\"), flushed per line. Survives hub restarts. Reports \"subscribed\" on stderr once the "
         "subscription is in place. Ends quietly (status 0) when stdout is closed, e.g. `der-tail | head -3`.\n"
-        "Exit status: 0 done (-n reached, stdout closed, SIGTERM), 64 usage or unknown --asset/--site, 69 hub "
-        "unreachable and 75 no answer (when names must be resolved or with --snapshot), 74 stdout write error, "
-        "130 interrupted (SIGINT).");
+        "Exit status: 0 done (-n reached, stdout closed, SIGTERM), 64 usage or unknown --asset/--site, 66 --token-file "
+        "unreadable, 69 hub unreachable and 75 no answer (when names must be resolved or with --snapshot), 74 stdout write error, "
+        "78 bad token file, 130 interrupted (SIGINT).");
     app.add_option("--asset", o.assets, "Only this asset (UUID or site/name); repeatable");
     app.add_option("--site", o.sites, "Only the assets of this site (UUID or name); repeatable");
     app.add_flag("--events", o.events,
@@ -47,7 +47,8 @@ void make_app(CLI::App& app, Options& o) {
     app.add_option("--format", o.format, "json (one object a line), table (aligned columns) or csv (header, rows)")
         ->check(CLI::IsMember({"json", "table", "csv"}))
         ->capture_default_str();
-    app.add_option("-n,--count", o.count, "Exit after this many lines (headers not counted)");
+    app.add_option("-n,--count", o.count, "Exit after this many lines (headers not counted)")
+        ->check(der::cli::count_at_least(0));
     app.add_flag("--snapshot", o.snapshot, "First print the latest record of every matching asset");
     app.add_option("--stream", o.stream, "The hub's stream endpoint")->envname("DER_STREAM")->capture_default_str();
     app.add_option("--control", o.control,

@@ -149,7 +149,10 @@ private:
             log::warn("asset names unknown ({}); printing IDs only", assets.error().message);
             return;
         }
-        for (auto& a : *assets) m_assets.emplace(a.id, std::move(a));
+        for (auto& a : *assets) {
+            m_site_names.emplace(a.site_id, a.site_name);
+            m_assets.emplace(a.id, std::move(a));
+        }
     }
 
     /// The selected assets, by --asset and --site (union); every name must exist.
@@ -194,9 +197,12 @@ private:
         }
         std::set<std::string> unique;
         for (const auto& site : m_settings.sites) {
-            for (const auto& [id, a] : m_assets)
-                if (a.site_id.to_string() == site || a.site_name == site)
-                    unique.insert(fmt::format("telemetry/{}/", a.site_id.to_string()));
+            for (const auto& [id, a] : m_assets) {
+                if (a.site_id.to_string() != site && a.site_name != site) continue;
+                unique.insert(fmt::format("telemetry/{}/", a.site_id.to_string()));
+                // The site's own dispatches (their parent records; the children are per asset).
+                if (m_settings.events == Events::yes) unique.insert("dispatch/" + a.site_id.to_string());
+            }
         }
         for (const auto* a : selected()) {
             m_selected.insert(a->id);
@@ -262,10 +268,22 @@ private:
             auto d = wire::decode_dispatch(body);
             if (!d) return dropped(topic, d.error());
             json row = *d;
-            add_names(row, "dispatch", d->asset_id);
+            std::string target = display_name(d->asset_id);
+            const auto site = m_site_names.find(d->asset_id);
+            if (site != m_site_names.end() && !m_assets.contains(d->asset_id)) {
+                // A site dispatch (the parent of its assets' dispatches) carries the
+                // site's ID in asset_id on the stream; shown as the REST API does.
+                row.erase("asset_id");
+                row["site_id"] = d->asset_id.to_string();
+                row["site"] = site->second;
+                row["type"] = "dispatch";
+                target = site->second;
+            } else {
+                add_names(row, "dispatch", d->asset_id);
+            }
             json view = {{"type", "dispatch"},
                          {"ts", row["states"].value(std::string(to_string(d->state)), row["created_at"].get<std::string>())},
-                         {"asset", display_name(d->asset_id)},
+                         {"asset", target},
                          {"status", to_string(d->state)},
                          {"setpoint_mw", d->mw},
                          {"dispatch_id", d->dispatch_id.to_string()}};
@@ -331,6 +349,7 @@ private:
     const std::atomic<bool>& m_stop;
     cli::RowWriter m_out;
     std::unordered_map<Uuid, Asset> m_assets;
+    std::unordered_map<Uuid, std::string> m_site_names;  ///< site ID -> name
     std::set<Uuid> m_selected;  ///< empty = every asset
     std::map<Uuid, std::pair<Uuid, std::uint64_t>> m_snapshot_seq;  ///< asset -> (epoch, seq) shown by the snapshot
     std::uint64_t m_printed = 0;
