@@ -111,6 +111,9 @@ void make_app(CLI::App& app, Options& o) {
     std::vector<std::string> kinds;
     for (const auto kind : der::adapters::adapter_kinds()) kinds.emplace_back(kind);
     const std::string device = "Device (docs/adapters.md)";
+    // An empty value (`--exec "$UNSET"`) would otherwise run the simulator in the device's place.
+    const CLI::Validator not_empty(
+        [](const std::string& v) { return v.empty() ? std::string("must not be empty") : std::string(); }, "");
     app.add_option("--adapter", o.adapter,
                    "How to reach the device: " + CLI::detail::join(kinds, "|") +
                        " (default: the config's adapter.type, else sim)")
@@ -121,11 +124,13 @@ void make_app(CLI::App& app, Options& o) {
            "--exec", o.exec,
            "exec adapter: the device program, run as /bin/sh -c CMD (overrides adapter.command; implies "
            "--adapter exec)")
-        ->group(device);
+        ->group(device)
+        ->check(not_empty);
     app.add_option("--modbus", o.modbus,
                    "modbus adapter: the device as HOST[:PORT] (overrides adapter.host/port; implies "
                    "--adapter modbus)")
-        ->group(device);
+        ->group(device)
+        ->check(not_empty);
     app.add_option("--adapter-option", o.adapter_options,
                    "An adapter option KEY=VALUE, as in assets.yaml's adapter map (dotted keys); repeatable")
         ->group(device)
