@@ -14,6 +14,15 @@ bool is_open(DispatchState s) {
 std::int64_t to_ms(double seconds) { return static_cast<std::int64_t>(std::llround(seconds * 1000.0)); }
 }  // namespace
 
+Result<void> check_duration(const std::optional<double>& duration_s) {
+    if (!duration_s) return {};
+    if (!std::isfinite(*duration_s) || *duration_s < k_min_duration_s || *duration_s > k_max_duration_s)
+        return fail(Errc::invalid_argument,
+                    fmt::format("duration_s must be between {} s and {} s ({} days), or null for until replaced",
+                                k_min_duration_s, k_max_duration_s, k_max_duration_s / 86'400.0));
+    return {};
+}
+
 DispatchBook::DispatchBook(double pending_ttl_s, double ack_timeout_s, std::size_t max_kept)
     : m_pending_ttl_ms(to_ms(pending_ttl_s)), m_ack_timeout_ms(to_ms(ack_timeout_s)), m_max_kept(max_kept) {}
 
@@ -271,8 +280,16 @@ bool DispatchBook::on_ack(const Uuid& asset_id, const Uuid& dispatch_id, bool ap
     if (it == m_entries.end() || it->second.d.asset_id != asset_id || it->second.parent) return false;
     Entry& e = it->second;
     // An ack for an applied dispatch (the agent re-acking after a welcome)
-    // changes nothing; one for a dispatch already over (failed, superseded,
-    // ...) is late and ignored: a newer decision stands.
+    // changes nothing, but a reject of one means the battery no longer runs
+    // it (a restarted agent, given it again in its welcome, turned it down,
+    // e.g. under limits lowered since): that is recorded. An ack for a
+    // dispatch already over (failed, superseded, ...) is late and ignored: a
+    // newer decision stands.
+    if (e.d.state == DispatchState::applied && !applied) {
+        e.d.error = reason.empty() ? "rejected by the agent" : reason;
+        enter(e, DispatchState::rejected, now, changed);
+        return true;
+    }
     if (e.d.state != DispatchState::sent && e.d.state != DispatchState::queued)
         return e.d.state == DispatchState::applied && applied;
     if (e.sent_mono > 0) m_latency.observe(static_cast<double>(now.mono - e.sent_mono) / 1000.0);

@@ -45,6 +45,15 @@ struct NewDispatch {
     std::optional<Uuid> parent_id;
 };
 
+/// Bounds of a dispatch's duration_s: shorter than a tenth of a second ends
+/// before it could reach a battery, longer than a leap year is a mistake (and
+/// would overflow the millisecond timers). der-hub(8) documents them.
+inline constexpr double k_min_duration_s = 0.1;
+inline constexpr double k_max_duration_s = 366.0 * 86'400.0;
+/// Errc::invalid_argument naming the bounds when `duration_s` is outside
+/// them (nil, "until replaced", is fine).
+Result<void> check_duration(const std::optional<double>& duration_s);
+
 struct Now {
     TimestampMs wall = 0;
     std::int64_t mono = 0;

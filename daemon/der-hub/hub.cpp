@@ -743,8 +743,7 @@ Result<Dispatch> Hub::create_dispatch(const DispatchCommand& c) {
     if (asset == nullptr)
         return fail(Errc::not_found, fmt::format("no asset '{}' (give its UUID or site/asset name)", c.asset));
     if (!std::isfinite(c.mw)) return fail(Errc::invalid_argument, "mw must be a finite number");
-    if (c.duration_s && (!std::isfinite(*c.duration_s) || *c.duration_s <= 0))
-        return fail(Errc::invalid_argument, "duration_s must be a positive number of seconds");
+    if (auto ok = check_duration(c.duration_s); !ok) return std::unexpected(ok.error());
     if (!is_available(*asset))
         return fail(Errc::refused, fmt::format("{} is unavailable (maintenance) and takes no dispatch",
                                                asset->qualified_name()));
@@ -787,6 +786,12 @@ void Hub::publish_dispatch_changes() {
         if (m_writer) m_writer->push(d);
         publish_stream("dispatch/" + d.asset_id.to_string(), wire::encode_dispatch(d));
         answer_waiters(d);
+        // A dispatch whose time ran out before it was ever sent may still have
+        // superseded the one the battery runs: with nothing in force here now,
+        // the battery must not go on with it (0 MW, as after a cancel).
+        if (d.state == DispatchState::expired && !d.state_at[static_cast<std::size_t>(DispatchState::sent)] &&
+            m_dispatches.open_for(d.asset_id) == nullptr)
+            release(d.asset_id);
     }
     m_changed.clear();
     m_dirty = true;

@@ -51,8 +51,7 @@ Result<SiteDispatchResult> Hub::create_site_dispatch(const SiteDispatchCommand& 
     const Site* site = m_fleet.find_site(c.site);
     if (site == nullptr) return fail(Errc::not_found, fmt::format("no site '{}'", c.site));
     if (!std::isfinite(c.mw)) return fail(Errc::invalid_argument, "mw must be a finite number");
-    if (c.duration_s && (!std::isfinite(*c.duration_s) || *c.duration_s <= 0))
-        return fail(Errc::invalid_argument, "duration_s must be a positive number of seconds");
+    if (auto ok = check_duration(c.duration_s); !ok) return std::unexpected(ok.error());
 
     // Available = in service, online, and reporting its SOC.
     std::vector<SplitInput> inputs;

@@ -105,6 +105,24 @@ TEST_CASE("a site target is split by headroom across its batteries and adds up",
     CHECK(f.hub.stop() == 0);
 }
 
+TEST_CASE("a dispatch duration outside 0.1 s .. 366 days is a 400 and leaves the dispatch in force alone",
+          "[integration]") {
+    Fleet f;
+    const auto running = post(f.port(), "/dispatch", {{"asset", "other/x1"}, {"mw", 0.8}, {"duration_s", "10m"}}, 202);
+    const std::string path = "/dispatch/" + running["dispatch_id"].get<std::string>();
+    REQUIRE(wait_until([&] { return setpoint_of(f.port(), "other/x1") == 0.8; }, 3000ms));
+    for (const json& d : {json(0.0004), json(1e16), json("400d")}) {
+        INFO(d.dump());
+        const auto r = post(f.port(), "/dispatch", {{"asset", "other/x1"}, {"mw", 0.5}, {"duration_s", d}}, 400);
+        CHECK(r["error"]["message"].get<std::string>().find("between 0.1 s and") != std::string::npos);
+    }
+    post(f.port(), "/sites/plant/dispatch", {{"mw", 1.0}, {"duration_s", 1e16}}, 400);
+    std::this_thread::sleep_for(1200ms);  // two telemetry intervals
+    CHECK(get_json(f.port(), path)["state"] == "applied");
+    CHECK(setpoint_of(f.port(), "other/x1") == 0.8);
+    CHECK(f.hub.stop() == 0);
+}
+
 TEST_CASE("cancel and stop bring every affected battery to 0 MW within 2 s", "[integration]") {
     Fleet f;
     const auto single = post(f.port(), "/dispatch", {{"asset", "other/x1"}, {"mw", 0.8}}, 202);

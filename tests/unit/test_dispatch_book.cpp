@@ -3,7 +3,10 @@
 
 #include <catch2/catch.hpp>
 
+#include <limits>
+
 using namespace der;
+using der::hub::check_duration;
 using der::hub::DispatchBook;
 using der::hub::LoopTurnHistogram;
 using der::hub::NewDispatch;
@@ -252,4 +255,35 @@ TEST_CASE("a histogram counts a value in the first bucket whose bound it does no
     std::uint64_t total = 0;
     for (const auto c : h.counts) total += c;
     CHECK(total == h.count);
+}
+
+TEST_CASE("a reject of an applied dispatch (given again in a welcome) is recorded; a re-ack changes nothing",
+          "[hub][dispatch]") {
+    DispatchBook book(900, 5);
+    std::vector<Dispatch> changed;
+    const Uuid id =
+        book.create({k_asset, 1.8, 300.0, "", "", std::nullopt, std::nullopt}, Now{1'000, 0}, changed).dispatch_id;
+    book.mark_sent(id, Now{1'010, 10}, changed);
+    REQUIRE(book.on_ack(k_asset, id, true, "", Now{1'020, 20}, changed));
+    changed.clear();
+    CHECK(book.on_ack(k_asset, id, true, "", Now{2'000, 1'000}, changed));  // the agent re-acking after a welcome
+    CHECK(changed.empty());
+    CHECK(book.on_ack(k_asset, id, false, "1.8 MW is above max_mw 0.5 MW", Now{3'000, 2'000}, changed));
+    CHECK(states(changed) == std::vector{DispatchState::rejected});
+    CHECK(book.find(id)->error == "1.8 MW is above max_mw 0.5 MW");
+    CHECK(book.open_for(k_asset) == nullptr);
+}
+
+TEST_CASE("a dispatch duration outside 0.1 s .. 366 days is refused, naming the bounds", "[hub][dispatch]") {
+    CHECK(check_duration(std::nullopt));
+    CHECK(check_duration(0.1));
+    CHECK(check_duration(366.0 * 86'400.0));
+    for (const double bad : {0.0004, 0.0, -1.0, 1e16, std::numeric_limits<double>::infinity(),
+                             std::numeric_limits<double>::quiet_NaN()}) {
+        INFO(bad);
+        const auto r = check_duration(bad);
+        REQUIRE_FALSE(r);
+        CHECK(r.error().code == Errc::invalid_argument);
+        CHECK(r.error().message.find("between 0.1 s and") != std::string::npos);
+    }
 }
