@@ -10,6 +10,8 @@
 
 #include <catch2/catch.hpp>
 
+#include <tuple>
+
 using namespace der::adapters;
 using namespace der::test;
 using namespace std::chrono_literals;
@@ -106,6 +108,21 @@ TEST_CASE("modbus adapter reads and writes a plain register map", "[adapters][mo
     server.set(k_plain_fault, 0);
     REQUIRE(pump_until(
         *adapter, [&] { return healthy(*adapter); }, 3000ms));
+}
+
+TEST_CASE("modbus adapter writes the revert timer in the unit of its register (ms, min)", "[adapters][modbus]") {
+    for (const auto& [unit, revert_s, raw] : {std::tuple{"ms", "30", 30'000}, std::tuple{"min", "120", 2}}) {
+        INFO(unit);
+        ModbusTestServer server(ModbusLayout::plain);
+        auto config = plain_config(server.port());
+        config.options["revert_s"] = revert_s;
+        config.options["map.revert_timeout.unit"] = unit;
+        auto adapter = make(config);
+        REQUIRE(pump_until(
+            *adapter, [&] { return healthy(*adapter); }, 3000ms));
+        REQUIRE(adapter->apply_setpoint(1.0).accepted());
+        CHECK(server.get(k_plain_revert) == raw);
+    }
 }
 
 TEST_CASE("modbus adapter re-reads a scale-factor register that changes while running",

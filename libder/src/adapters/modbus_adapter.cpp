@@ -115,7 +115,8 @@ Result<ModbusOptions> parse_modbus_options(const AdapterConfig& config) {
     m.soc_mwh = read_spec(r, "soc_mwh", energy);
     m.current_mw = read_spec(r, "current_mw", power);
     m.setpoint_mw = read_spec(r, "setpoint_mw", power);
-    m.revert_timeout = read_spec(r, "revert_timeout", {{"s", 1.0}, {"ms", 1e3}, {"min", 1.0 / 60.0}});
+    // One device count is this many seconds (as kW above: one count is 1e-3 MW).
+    m.revert_timeout = read_spec(r, "revert_timeout", {{"s", 1.0}, {"ms", 1e-3}, {"min", 60.0}});
     m.fault = read_spec(r, "fault", {});
     m.max_discharge_mw = read_spec(r, "max_discharge_mw", power);
     m.max_charge_mw = read_spec(r, "max_charge_mw", power);
