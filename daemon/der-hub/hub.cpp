@@ -965,7 +965,20 @@ void Hub::reload() {
     log::info("SIGHUP: reloading {}", m_options.config_path);
     auto loaded = config::load_file(m_options.config_path);
     if (!loaded) {
-        log::error("reload failed, keeping the current configuration:\n{}", loaded.error().message);
+        // One log line per error: a journal entry keeps its priority (and a
+        // JSON log stays one object a line).
+        std::string_view errors = loaded.error().message;
+        std::size_t n = 0;
+        while (!errors.empty()) {
+            const auto end = errors.find('\n');
+            const auto line = errors.substr(0, end);
+            if (!line.empty()) {
+                log::error("reload failed, keeping the current configuration: {}", line);
+                ++n;
+            }
+            errors = end == std::string_view::npos ? std::string_view{} : errors.substr(end + 1);
+        }
+        if (n == 0) log::error("reload failed, keeping the current configuration");
         return;
     }
     for (const auto& w : loaded->warnings) log::warn("{}", w.to_string());

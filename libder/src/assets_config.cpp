@@ -44,6 +44,8 @@
 #include <sstream>
 #include <unordered_map>
 
+#include <sys/stat.h>
+
 namespace der::config {
 
 // v5(k_namespace_dns, "assets.der.invalid") = c948e670-00cd-5c4f-b03d-ad81d225ec8f,
@@ -431,9 +433,15 @@ private:
             return;
         }
         const MapFields f = fields(root, "", k_fleet_keys);
-        const auto positive = [](double v) { return v > 0.0; };
-        if (auto v = number(f, "telemetry_s", 4.0, positive, "must be > 0")) fleet.telemetry_s = *v;
-        if (auto v = number(f, "heartbeat_s", 30.0, positive, "must be > 0")) fleet.heartbeat_s = *v;
+        // Bounded: below 0.1 s an agent floods the hub and its own log; beyond
+        // an hour (a day for heartbeats) the offline threshold (3 intervals)
+        // is meaningless and its millisecond arithmetic can overflow.
+        const auto telemetry = [](double v) { return v >= 0.1 && v <= 3'600.0; };
+        const auto heartbeat = [](double v) { return v >= 0.1 && v <= 86'400.0; };
+        if (auto v = number(f, "telemetry_s", 4.0, telemetry, "must be between 0.1 and 3600 (seconds)"))
+            fleet.telemetry_s = *v;
+        if (auto v = number(f, "heartbeat_s", 30.0, heartbeat, "must be between 0.1 and 86400 (seconds)"))
+            fleet.heartbeat_s = *v;
 
         const Entry* sites = f.find("sites");
         if (sites == nullptr) {
@@ -677,13 +685,31 @@ Result<Loaded> parse(std::string_view yaml_text, std::string_view file_name) {
     return Loader(file_name).load(yaml_text);
 }
 
+namespace {
+constexpr off_t k_max_file_bytes = off_t{64} << 20;
+}  // namespace
+
 Result<Loaded> load_file(const std::string& path) {
+    // Not an endless file: `-c /dev/zero` grew until memory ran out. (A pipe,
+    // as from `<(...)`, is read like a file, up to the same size.)
+    struct stat st {};
+    if (::stat(path.c_str(), &st) != 0) return fail(Errc::not_found, fmt::format("{}: {}", path, std::strerror(errno)));
+    if (S_ISDIR(st.st_mode)) return fail(Errc::not_found, fmt::format("{}: is a directory", path));
+    if (S_ISREG(st.st_mode) && st.st_size > k_max_file_bytes)
+        return fail(Errc::config, fmt::format("{}: {} bytes; a fleet file is at most {} MiB", path, st.st_size,
+                                              k_max_file_bytes >> 20));
     std::FILE* file = std::fopen(path.c_str(), "rb");
     if (file == nullptr) return fail(Errc::not_found, fmt::format("{}: {}", path, std::strerror(errno)));
     std::string text;
     std::array<char, 16384> buffer{};
     std::size_t got = 0;
-    while ((got = std::fread(buffer.data(), 1, buffer.size(), file)) > 0) text.append(buffer.data(), got);
+    while ((got = std::fread(buffer.data(), 1, buffer.size(), file)) > 0) {
+        text.append(buffer.data(), got);
+        if (text.size() > static_cast<std::size_t>(k_max_file_bytes)) {  // grew while read
+            std::fclose(file);
+            return fail(Errc::config, fmt::format("{}: a fleet file is at most {} MiB", path, k_max_file_bytes >> 20));
+        }
+    }
     const int read_errno = std::ferror(file) != 0 ? errno : 0;
     std::fclose(file);
     if (read_errno != 0) return fail(Errc::not_found, fmt::format("{}: {}", path, std::strerror(read_errno)));

@@ -439,7 +439,7 @@ sites:
         min_mw: 2
 )");
     CHECK(msg ==
-          "test.yaml:1:14: heartbeat_s: must be > 0, got 0\n"
+          "test.yaml:1:14: heartbeat_s: must be between 0.1 and 86400 (seconds), got 0\n"
           "test.yaml:6:23: sites[0].assets[0].capacity_mwh: must be > 0, got -1\n"
           "test.yaml:7:17: sites[0].assets[0].max_mw: must be >= 0 (the discharge limit), got -2\n"
           "test.yaml:8:17: sites[0].assets[0].min_mw: must be <= 0 (the charge limit), got 2");
@@ -454,6 +454,32 @@ TEST_CASE("examples/assets.yaml loads without warnings", "[config]") {
     CHECK(fleet.all_assets().size() == 5);
     CHECK(fleet.sites[0].id == Uuid::v5(k_id_namespace, "north"));
     CHECK(fleet.sites[1].id.to_string() == "6f1c2a8e-4b7d-4f3a-9c21-5e8d0b7a3f10");
+}
+
+TEST_CASE("telemetry_s and heartbeat_s are bounded to sane intervals", "[config]") {
+    const auto fleet = [](const std::string& head) {
+        return head + "\nsites:\n  - name: s\n    assets:\n      - {name: b, capacity_mwh: 1, max_mw: 1, min_mw: -1}\n";
+    };
+    CHECK(der::config::parse(fleet("telemetry_s: 0.1\nheartbeat_s: 86400"), "t.yaml"));
+    CHECK(der::config::parse(fleet("telemetry_s: 3600\nheartbeat_s: 0.1"), "t.yaml"));
+    for (const char* bad : {"telemetry_s: 1e-9", "telemetry_s: 1e300", "telemetry_s: 3601", "heartbeat_s: 0.01",
+                            "heartbeat_s: 86401"}) {
+        INFO(bad);
+        const auto r = der::config::parse(fleet(bad), "t.yaml");
+        REQUIRE_FALSE(r);
+        CHECK_THAT(r.error().message, Contains("t.yaml:1:") && Contains("must be between 0.1 and"));
+    }
+}
+
+TEST_CASE("load_file refuses a directory and stops reading an endless file", "[config]") {
+    const auto dir = der::config::load_file("/tmp");
+    REQUIRE_FALSE(dir);
+    CHECK(dir.error().code == der::Errc::not_found);
+    CHECK_THAT(dir.error().message, Contains("/tmp: is a directory"));
+    const auto zero = der::config::load_file("/dev/zero");  // a character device: read, up to the cap
+    REQUIRE_FALSE(zero);
+    CHECK(zero.error().code == der::Errc::config);
+    CHECK_THAT(zero.error().message, Contains("at most 64 MiB"));
 }
 
 TEST_CASE("load_file of a missing file is not_found naming the path", "[config]") {
