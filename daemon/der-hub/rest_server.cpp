@@ -315,6 +315,25 @@ struct RestServer::Impl {
         return snap;
     }
 
+    /// A dispatch as the API shows it: a site dispatch's parent record carries
+    /// the site's ID in asset_id internally; here it is site_id, with its
+    /// children when `with_children` (docs/openapi.yaml, Dispatch).
+    json dispatch_json(const Snapshot& snap, const Dispatch& d, bool with_children) {
+        json j = d;
+        const auto& sites = snap.fleet->sites;
+        const bool site = !snap.fleet->by_id.contains(d.asset_id) &&
+                          std::any_of(sites.begin(), sites.end(), [&](const Site& s) { return s.id == d.asset_id; });
+        if (!site) return j;
+        j["site_id"] = j["asset_id"];
+        j.erase("asset_id");
+        if (with_children) {
+            auto children =
+                on_loop<std::vector<Dispatch>>([this, id = d.dispatch_id] { return ctx.api.children(id); });
+            if (children) j["children"] = *children;
+        }
+        return j;
+    }
+
     const AssetView* asset_or_404(const Snapshot& snap, const std::string& id, httplib::Response& res) {
         const AssetView* view = snap.find(id);
         if (view == nullptr)
@@ -611,7 +630,9 @@ void RestServer::Impl::routes() {
         auto rows = history<Result<std::vector<Dispatch>>>([this, q] { return ctx.api.dispatch_history(q); });
         if (!rows) return send_error(res, 503, "unavailable", "the hub's event loop did not answer in time");
         if (!*rows) return history_error(res, rows->error());
-        json out{{"count", (*rows)->size()}, {"rows", **rows}};
+        json list = json::array();
+        for (const auto& d : **rows) list.push_back(dispatch_json(*snap, d, false));
+        json out{{"count", (*rows)->size()}, {"rows", std::move(list)}};
         send_json(res, 200, out);
     };
     on("GET", "/dispatch/history", dispatch_list);
@@ -629,14 +650,9 @@ void RestServer::Impl::routes() {
             *found = std::move(*stored);
         }
         if (!*found) return send_error(res, 404, "not_found", fmt::format("no dispatch {}", text));
-        json j = **found;
-        auto children = on_loop<std::vector<Dispatch>>([this, id = *id] { return ctx.api.children(id); });
-        if (children && !children->empty()) {
-            j["site_id"] = j["asset_id"];
-            j.erase("asset_id");
-            j["children"] = *children;
-        }
-        send_json(res, 200, j);
+        auto snap = snapshot(res);
+        if (!snap) return;
+        send_json(res, 200, dispatch_json(*snap, **found, true));
     });
 
     on("POST", "/sites/{site}/dispatch", [this](const httplib::Request& req, httplib::Response& res) {
@@ -664,8 +680,9 @@ void RestServer::Impl::routes() {
             [this, id = *id, w = *who] { return ctx.api.cancel_dispatch(id, w.reason, w.requested_by); });
         if (!result) return send_error(res, 503, "unavailable", "the hub's event loop did not answer in time");
         if (!*result) return send_failure(res, result->error());
-        json j = **result;
-        send_json(res, 200, j);
+        auto snap = snapshot(res);
+        if (!snap) return;
+        send_json(res, 200, dispatch_json(*snap, **result, true));
     });
 
     on("POST", "/stop", [this](const httplib::Request& req, httplib::Response& res) {

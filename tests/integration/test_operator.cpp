@@ -134,6 +134,20 @@ TEST_CASE("cancel and stop bring every affected battery to 0 MW within 2 s", "[i
     const auto cancelled = del(f.port(), "/dispatch/" + parent["dispatch_id"].get<std::string>(),
                                {{"reason", "price changed"}, {"requested_by", "bob"}}, 200);
     CHECK(cancelled["state"] == "cancelled");
+    // A site dispatch is shown by its site, in every answer (as GET /dispatch/{id}).
+    CHECK(cancelled["site_id"] == parent["site_id"]);
+    CHECK_FALSE(cancelled.contains("asset_id"));
+    CHECK(cancelled["children"].size() == 3);
+    int parents_listed = 0;
+    const auto listed = get_json(f.port(), "/dispatch/history");
+    INFO(listed.dump());
+    for (const auto& row : listed["rows"]) {
+        if (row["dispatch_id"] != parent["dispatch_id"]) continue;
+        ++parents_listed;
+        CHECK(row["site_id"] == parent["site_id"]);
+        CHECK_FALSE(row.contains("asset_id"));
+    }
+    CHECK(parents_listed == 1);
     REQUIRE(wait_until([&] { return all_zero(f.port(), {"plant/b1", "plant/b2", "plant/b3"}); }, 2500ms));
     for (const auto& c : get_json(f.port(), "/dispatch/" + parent["dispatch_id"].get<std::string>())["children"])
         CHECK(c["state"] == "cancelled");
