@@ -27,15 +27,20 @@
 #include "der/version.hpp"
 
 #include <fmt/core.h>
+#include <fmt/ranges.h>
 #include <httplib.h>
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
+#include <cctype>
 #include <charconv>
 #include <cmath>
 #include <future>
+#include <regex>
 #include <stdexcept>
 #include <thread>
+#include <utility>
+#include <vector>
 
 namespace der::hub {
 
@@ -373,12 +378,23 @@ struct RestServer::Impl {
             throw std::logic_error(fmt::format("rest: {} {} is not the next route of rest_routes()", method, path));
         ++next_route;
         const std::string pattern = rest_route_regex(path);
+        route_patterns.emplace_back(std::string(method), std::regex(pattern));
         if (method == "GET") server.Get(pattern, std::move(handler));
         else if (method == "POST") server.Post(pattern, std::move(handler));
         else if (method == "DELETE") server.Delete(pattern, std::move(handler));
         else throw std::logic_error(fmt::format("rest: unknown method {}", method));
     }
     std::size_t next_route = 0;
+    std::vector<std::pair<std::string, std::regex>> route_patterns;  ///< (method, path) of every route
+
+    /// The methods a path has routes for ("GET, DELETE"), empty for none.
+    std::string allowed_methods(const std::string& path) const {
+        std::vector<std::string_view> methods;
+        for (const auto& [method, re] : route_patterns)
+            if (std::regex_match(path, re) && std::find(methods.begin(), methods.end(), method) == methods.end())
+                methods.push_back(method);
+        return fmt::format("{}", fmt::join(methods, ", "));
+    }
 
     void routes();
 };
@@ -388,9 +404,13 @@ void RestServer::Impl::routes() {
         server.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
             const bool read = req.method == "GET" || req.method == "HEAD" || req.method == "OPTIONS";
             if (read && (!ctx.token_reads || req.path == "/health")) return httplib::Server::HandlerResponse::Unhandled;
-            static constexpr std::string_view k_scheme = "Bearer ";
+            static constexpr std::string_view k_scheme = "bearer ";  // the scheme is case-insensitive (RFC 9110)
             const std::string header = req.get_header_value("Authorization");
-            const bool bearer = header.size() > k_scheme.size() && header.compare(0, k_scheme.size(), k_scheme) == 0;
+            const bool bearer =
+                header.size() > k_scheme.size() &&
+                std::equal(k_scheme.begin(), k_scheme.end(), header.begin(), [](char a, char b) {
+                    return a == std::tolower(static_cast<unsigned char>(b));
+                });
             if (bearer && cli::constant_time_equal(std::string_view(header).substr(k_scheme.size()), ctx.api_token))
                 return httplib::Server::HandlerResponse::Unhandled;
             res.set_header("WWW-Authenticate", "Bearer realm=\"der-hub\"");
@@ -746,14 +766,37 @@ void RestServer::Impl::routes() {
         throw std::logic_error(fmt::format("rest: {} of rest_routes() have no handler",
                                            rest_routes().size() - next_route));
 
-    server.set_error_handler([](const httplib::Request& req, httplib::Response& res) {
+    server.set_error_handler([this](const httplib::Request& req, httplib::Response& res) {
         if (!res.body.empty()) return;  // a handler already answered
-        if (res.status == 404)
+        const bool has_body_header = req.has_header("Content-Length") || req.has_header("Transfer-Encoding");
+        // The path exists for other methods: 405 with Allow, not "no route"
+        // (nor the 400 cpp-httplib gives a bodiless POST, PUT or PATCH).
+        if (res.status == 404 || res.status == 400) {
+            const std::string allow = allowed_methods(req.path);
+            const bool other = !allow.empty() && (", " + allow + ",").find(", " + req.method + ",") == std::string::npos;
+            if (other) {
+                res.set_header("Allow", allow);
+                return send_error(res, 405, "method_not_allowed",
+                                  fmt::format("{} is not allowed on {} (allowed: {})", req.method, req.path, allow));
+            }
+        }
+        if (res.status == 404) {
             send_error(res, 404, "not_found", fmt::format("no route {} {}", req.method, req.path));
-        else if (res.status == 413)
+        } else if (res.status == 413) {
             send_error(res, 413, "too_large", "request body too large");
-        else
+        } else if (res.status == 400 && (req.method == "POST" || req.method == "PUT" || req.method == "PATCH") &&
+                   !has_body_header) {
+            // cpp-httplib reads no body without a length: `curl -X POST URL` sends none.
+            send_error(res, 411, "length_required",
+                       fmt::format("{} {} needs a Content-Length (send a JSON body, or an empty one: curl -d '')",
+                                   req.method, req.path));
+        } else if (res.status == 414) {
+            send_error(res, 414, "uri_too_long", "request URI too long");
+        } else if (res.status == 400) {
+            send_error(res, 400, "bad_request", "malformed HTTP request (request line, headers or body framing)");
+        } else {
             send_error(res, res.status, "error", fmt::format("HTTP {}", res.status));
+        }
     });
     server.set_exception_handler([](const httplib::Request&, httplib::Response& res, std::exception_ptr ep) {
         std::string what = "unknown";
@@ -789,8 +832,11 @@ Result<void> RestServer::start(const std::string& address) {
     s.new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
     s.set_tcp_nodelay(true);
     s.set_keep_alive_max_count(100'000);
-    s.set_keep_alive_timeout(30);
-    s.set_read_timeout(10, 0);
+    // Each open connection holds a worker while it is kept alive: idle ones
+    // let go after 5 s, so a client pool larger than --http-threads delays
+    // the others (/health included) by at most that (der-hub(8)).
+    s.set_keep_alive_timeout(5);
+    s.set_read_timeout(5, 0);
     s.set_write_timeout(10, 0);
     s.set_payload_max_length(1 << 20);
     m_impl->routes();

@@ -12,6 +12,12 @@
 #include <zmq.hpp>
 #include <zmq_addon.hpp>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <array>
 #include <csignal>
 #include <filesystem>
 #include <thread>
@@ -310,6 +316,12 @@ TEST_CASE("REST writes need the bearer token and the control socket every reques
     r = request(port, "POST", "/dispatch", "s3cret-token", body);
     REQUIRE(r);
     CHECK((*r)->status == 202);
+    {  // the scheme name is case-insensitive (RFC 9110)
+        httplib::Client client("127.0.0.1", port);
+        auto lower = client.Post("/dispatch", {{"Authorization", "bearer s3cret-token"}}, body, "application/json");
+        REQUIRE(lower);
+        CHECK(lower->status == 202);
+    }
     r = request(port, "GET", "/assets", "");  // reads stay open without --api-token-reads
     REQUIRE(r);
     CHECK((*r)->status == 200);
@@ -370,4 +382,54 @@ TEST_CASE("der-launch gives each agent its own secret key from --curve-key-dir",
     Process launch(argv, f.dir.file("launch.log"));
     CHECK(wait_until([&] { return has_telemetry(port, "site-a/a1") && has_telemetry(port, "site-a/a2"); }, 10000ms));
     CHECK(launch.stop() == 0);
+}
+
+namespace {
+/// Sends `raw` as is on a new connection and returns the status line and headers.
+std::string raw_http(int port, const std::string& raw) {
+    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    REQUIRE(fd >= 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(static_cast<std::uint16_t>(port));
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    REQUIRE(::connect(fd, reinterpret_cast<const sockaddr*>(&addr), sizeof addr) == 0);
+    REQUIRE(::send(fd, raw.data(), raw.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(raw.size()));
+    std::string reply;
+    std::array<char, 4096> buf{};
+    timeval tv{5, 0};
+    ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    for (ssize_t n; (n = ::recv(fd, buf.data(), buf.size(), 0)) > 0;) {
+        reply.append(buf.data(), static_cast<std::size_t>(n));
+        if (reply.find("\r\n\r\n") != std::string::npos && reply.find('}') != std::string::npos) break;
+    }
+    ::close(fd);
+    return reply;
+}
+}  // namespace
+
+TEST_CASE("a wrong method is 405 with Allow, a bodiless POST 411, both JSON", "[integration]") {
+    TempDir dir;
+    HubUnderTest hub(dir, fleet_yaml({{"site-a", "a1"}}, k_interval_s));
+    const int port = hub.http_port();
+    httplib::Client client("127.0.0.1", port);
+    auto del = client.Delete("/health");
+    REQUIRE(del);
+    CHECK(del->status == 405);
+    CHECK(del->get_header_value("Allow") == "GET");
+    CHECK(json::parse(del->body)["error"]["code"] == "method_not_allowed");
+    auto put = client.Put("/dispatch", "{}", "application/json");
+    REQUIRE(put);
+    CHECK(put->status == 405);
+    CHECK(put->get_header_value("Allow") == "POST, GET");
+    auto unknown = client.Delete("/nowhere");
+    REQUIRE(unknown);
+    CHECK(unknown->status == 404);
+
+    // curl -X POST URL sends no Content-Length (cpp-httplib answers after its 5 s read timeout).
+    const auto stop = raw_http(port, "POST /stop HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    INFO(stop);
+    CHECK(stop.rfind("HTTP/1.1 411", 0) == 0);
+    CHECK(stop.find("\"length_required\"") != std::string::npos);
+    CHECK(hub.stop() == 0);
 }
