@@ -23,6 +23,16 @@ Result<void> check_duration(const std::optional<double>& duration_s) {
     return {};
 }
 
+Result<void> check_who(const std::string& reason, const std::string& requested_by) {
+    if (reason.size() > k_max_reason_bytes)
+        return fail(Errc::invalid_argument,
+                    fmt::format("reason is {} bytes; at most {}", reason.size(), k_max_reason_bytes));
+    if (requested_by.size() > k_max_requested_by_bytes)
+        return fail(Errc::invalid_argument, fmt::format("requested_by is {} bytes; at most {}", requested_by.size(),
+                                                        k_max_requested_by_bytes));
+    return {};
+}
+
 DispatchBook::DispatchBook(double pending_ttl_s, double ack_timeout_s, std::size_t max_kept)
     : m_pending_ttl_ms(to_ms(pending_ttl_s)), m_ack_timeout_ms(to_ms(ack_timeout_s)), m_max_kept(max_kept) {}
 

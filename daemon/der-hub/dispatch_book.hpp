@@ -54,6 +54,13 @@ inline constexpr double k_max_duration_s = 366.0 * 86'400.0;
 /// them (nil, "until replaced", is fine).
 Result<void> check_duration(const std::optional<double>& duration_s);
 
+/// An operator action's `reason` and `requested_by` are kept with the
+/// dispatch, in the audit trail and in the log: bounded (bytes).
+inline constexpr std::size_t k_max_reason_bytes = 1'000;
+inline constexpr std::size_t k_max_requested_by_bytes = 200;
+/// Errc::invalid_argument naming the field when one is longer than that.
+Result<void> check_who(const std::string& reason, const std::string& requested_by);
+
 struct Now {
     TimestampMs wall = 0;
     std::int64_t mono = 0;

@@ -739,6 +739,7 @@ void Hub::on_ack(const std::string& route, const wire::Ack& ack) {
 }
 
 Result<Dispatch> Hub::create_dispatch(const DispatchCommand& c) {
+    if (auto ok = check_who(c.reason, c.requested_by); !ok) return std::unexpected(ok.error());
     const Asset* asset = resolve_asset(c.asset);
     if (asset == nullptr)
         return fail(Errc::not_found, fmt::format("no asset '{}' (give its UUID or site/asset name)", c.asset));

@@ -48,6 +48,7 @@ void Hub::deliver_started() {
 }
 
 Result<SiteDispatchResult> Hub::create_site_dispatch(const SiteDispatchCommand& c) {
+    if (auto ok = check_who(c.reason, c.requested_by); !ok) return std::unexpected(ok.error());
     const Site* site = m_fleet.find_site(c.site);
     if (site == nullptr) return fail(Errc::not_found, fmt::format("no site '{}'", c.site));
     if (!std::isfinite(c.mw)) return fail(Errc::invalid_argument, "mw must be a finite number");
@@ -101,6 +102,7 @@ Result<SiteDispatchResult> Hub::create_site_dispatch(const SiteDispatchCommand& 
 }
 
 Result<Dispatch> Hub::cancel_dispatch(const Uuid& id, const std::string& reason, const std::string& by) {
+    if (auto ok = check_who(reason, by); !ok) return std::unexpected(ok.error());
     const std::string why = fmt::format("cancelled by '{}'{}", by, reason.empty() ? "" : ": " + reason);
     auto in_force = m_dispatches.cancel(id, why, now(), m_changed);
     if (!in_force) return std::unexpected(in_force.error());
@@ -112,6 +114,7 @@ Result<Dispatch> Hub::cancel_dispatch(const Uuid& id, const std::string& reason,
 }
 
 Result<StopResult> Hub::stop_assets(const StopCommand& c) {
+    if (auto ok = check_who(c.reason, c.requested_by); !ok) return std::unexpected(ok.error());
     std::vector<Uuid> assets;
     std::string target = "all assets";
     if (!c.site.empty()) {
@@ -138,6 +141,7 @@ Result<StopResult> Hub::stop_assets(const StopCommand& c) {
 
 Result<Asset> Hub::set_availability(const std::string& name, bool available, const std::string& reason,
                                     const std::string& by) {
+    if (auto ok = check_who(reason, by); !ok) return std::unexpected(ok.error());
     const Asset* asset = resolve_asset(name);
     if (asset == nullptr) return fail(Errc::not_found, fmt::format("no asset '{}'", name));
     if (available) {

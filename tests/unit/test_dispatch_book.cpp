@@ -7,6 +7,7 @@
 
 using namespace der;
 using der::hub::check_duration;
+using der::hub::check_who;
 using der::hub::DispatchBook;
 using der::hub::LoopTurnHistogram;
 using der::hub::NewDispatch;
@@ -286,4 +287,15 @@ TEST_CASE("a dispatch duration outside 0.1 s .. 366 days is refused, naming the 
         CHECK(r.error().code == Errc::invalid_argument);
         CHECK(r.error().message.find("between 0.1 s and") != std::string::npos);
     }
+}
+
+TEST_CASE("an operator's reason and requested_by are bounded", "[hub][dispatch]") {
+    CHECK(check_who(std::string(1'000, 'x'), std::string(200, 'y')));
+    const auto reason = check_who(std::string(1'001, 'x'), "ann");
+    REQUIRE_FALSE(reason);
+    CHECK(reason.error().code == Errc::invalid_argument);
+    CHECK(reason.error().message == "reason is 1001 bytes; at most 1000");
+    const auto who = check_who("", std::string(201, 'y'));
+    REQUIRE_FALSE(who);
+    CHECK(who.error().message == "requested_by is 201 bytes; at most 200");
 }
