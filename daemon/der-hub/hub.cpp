@@ -1020,11 +1020,57 @@ void Hub::reload() {
         m_sessions.drop_asset(id);
     }
     const std::size_t before = m_assets.size();
+    // What each kept agent was welcomed with, to tell the changed ones.
+    std::unordered_map<Uuid, Asset> was;
+    for (const auto& [id, asset] : m_assets)
+        if (kept.contains(id)) was.emplace(id, *asset);
+    const bool intervals_changed =
+        loaded->fleet.telemetry_s != m_fleet.telemetry_s || loaded->fleet.heartbeat_s != m_fleet.heartbeat_s;
     set_fleet(std::move(loaded->fleet));
+    push_reloaded(was, intervals_changed);
     // The database: sites and assets upserted, the absent ones retired (their history stays).
     if (m_writer && !m_writer->push(store::FleetSync{m_fleet.sites, store::RetireScope::all_assets}))
         log::error("reload: the database writer is over its bound; the fleet is not synced to PostgreSQL");
     log::info("reload: {} assets ({} before, {} removed)", m_assets.size(), before, removed);
+}
+
+void Hub::push_reloaded(const std::unordered_map<Uuid, Asset>& was, bool intervals_changed) {
+    // An agent learns its asset (limits, intervals, availability) from its
+    // welcome: one whose asset changed is asked to register again
+    // (`reregister`), so that it gets the new one now, not at its next
+    // reconnect. Before that, the dispatch in force must still hold: one an
+    // asset taken out of service, or outside its new limits, is cancelled
+    // and the battery released, as POST /assets/{id}/availability does.
+    std::size_t told = 0;
+    for (const auto& [id, old] : was) {
+        const Asset* now_asset = m_assets.at(id);
+        if (*now_asset == old && !intervals_changed) continue;
+        if (old.available && !now_asset->available) {
+            const std::string why = "asset taken out of service by a configuration reload";
+            if (m_dispatches.cancel_assets({id}, why, now(), m_changed) > 0)
+                log::info("reload: {}: {}", now_asset->qualified_name(), why);
+            release(id);
+        } else if (const Dispatch* d = m_dispatches.open_for(id);
+                   d != nullptr && (d->mw > now_asset->limits.max_mw || d->mw < now_asset->limits.min_mw)) {
+            const std::string why =
+                fmt::format("{} MW is outside the limits of the reloaded configuration [{} MW, {} MW]", d->mw,
+                            now_asset->limits.min_mw, now_asset->limits.max_mw);
+            const Uuid dispatch_id = d->dispatch_id;
+            log::info("reload: {}: dispatch {} cancelled: {}", now_asset->qualified_name(), dispatch_id.to_string(),
+                      why);
+            if (auto in_force = m_dispatches.cancel(dispatch_id, why, now(), m_changed); in_force)
+                for (const auto& asset : *in_force) release(asset);
+        }
+        asset_changed(id);
+        const Session* s = m_sessions.by_asset(id);
+        if (s == nullptr || !s->online) continue;  // it gets the new asset in its next welcome
+        if (send_agent(s->routing_id, wire::Reregister{})) {
+            ++m_counters.reregisters_sent;
+            ++told;
+        }
+    }
+    publish_dispatch_changes();
+    if (told > 0) log::info("reload: {} online agent(s) asked to register again for their changed asset", told);
 }
 
 void Hub::open_database() {

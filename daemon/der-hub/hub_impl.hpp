@@ -185,6 +185,8 @@ private:
         m_changed_assets.push_back(asset_id);
         m_dirty = true;
     }
+    /// After a reload: the changed assets' dispatches checked, their online agents told (reregister).
+    void push_reloaded(const std::unordered_map<Uuid, Asset>& was, bool intervals_changed);
     void reload();
 
     // The database (--db): start-up, restore, the writer's commits.

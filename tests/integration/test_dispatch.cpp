@@ -386,6 +386,46 @@ TEST_CASE("SIGHUP reloads assets.yaml: an added asset registers without restarti
     CHECK(hub.stop() == 0);
 }
 
+TEST_CASE("SIGHUP pushes a changed asset to its online agent and cancels a dispatch it no longer allows",
+          "[integration]") {
+    TempDir dir;
+    auto assets = fleet();
+    HubUnderTest hub(dir, fleet_yaml(assets, k_interval_s));
+    const int port = hub.http_port();
+    auto a1 = start_agent(dir, hub.agents_endpoint(), hub.config_path(), "site-a/b1");
+    auto a2 = start_agent(dir, hub.agents_endpoint(), hub.config_path(), "site-a/b2");
+    REQUIRE(wait_until([&] { return online(port, "site-a/b1") && online(port, "site-a/b2"); }, 10000ms));
+    const auto d1 = post_dispatch(port, {{"asset", "site-a/b1"}, {"mw", 1.5}})["dispatch_id"].get<std::string>();
+    const auto d2 = post_dispatch(port, {{"asset", "site-a/b2"}, {"mw", 1.0}})["dispatch_id"].get<std::string>();
+    REQUIRE(wait_state(port, d1, "applied", 3000ms));
+    REQUIRE(wait_state(port, d2, "applied", 3000ms));
+
+    assets[0].max_mw = 1.0;  // b1: its 1.5 MW no longer allowed
+    std::string yaml = fleet_yaml(assets, k_interval_s);
+    const std::string b2 = "      - name: b2\n";  // b2: taken out of service
+    yaml.replace(yaml.find(b2), b2.size(), b2 + "        available: false\n");
+    dir.write("assets.yaml", yaml);
+    hub.process().signal(SIGHUP);
+
+    REQUIRE(wait_state(port, d1, "cancelled", 3000ms));
+    CHECK(get_json(port, "/dispatch/" + d1)["error"].get<std::string>().find("outside the limits") !=
+          std::string::npos);
+    REQUIRE(wait_state(port, d2, "cancelled", 3000ms));
+    // The agents got the new asset without reconnecting: b1 reports its new
+    // limit, both go to 0 MW.
+    REQUIRE(wait_until([&] { return get_json(port, "/telemetry/site-a/b1")["max_mw"] == 1.0; }, 5000ms));
+    REQUIRE(wait_until(
+        [&] {
+            return get_json(port, "/telemetry/site-a/b1")["setpoint_mw"] == 0.0 &&
+                   get_json(port, "/telemetry/site-a/b2")["setpoint_mw"] == 0.0;
+        },
+        5000ms));
+    CHECK(online(port, "site-a/b1"));
+    CHECK(a1->stop() == 0);
+    CHECK(a2->stop() == 0);
+    CHECK(hub.stop() == 0);
+}
+
 TEST_CASE("promtool accepts /metrics", "[integration]") {
     TempDir dir;
     HubUnderTest hub(dir, fleet_yaml(fleet(), k_interval_s));

@@ -258,7 +258,7 @@ TEST_CASE("a histogram counts a value in the first bucket whose bound it does no
     CHECK(total == h.count);
 }
 
-TEST_CASE("a reject of an applied dispatch (given again in a welcome) is recorded; a re-ack changes nothing",
+TEST_CASE("a reject of an applied dispatch (given again in a welcome) is recorded, a re-ack changes nothing",
           "[hub][dispatch]") {
     DispatchBook book(900, 5);
     std::vector<Dispatch> changed;
