@@ -166,7 +166,7 @@ void Hub::on_control_dispatch(const std::string& route, const wire::DispatchRequ
         if (site) created = site->parent;
         else created = std::unexpected(site.error());
     } else {
-        created = create_dispatch({r.asset, r.mw, r.duration_s, r.reason, r.requested_by, r.start_at});
+        created = create_dispatch({r.asset, r.mw, r.duration_s, r.reason, r.requested_by, r.start_at, {}});
     }
     if (!created) {
         control_error(route, r.request_id, error_code(created.error()), created.error().message);

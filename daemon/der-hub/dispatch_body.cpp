@@ -4,6 +4,8 @@
 #include <nlohmann/json.hpp>
 
 #include <cmath>
+#include <set>
+#include <string>
 
 namespace der::hub {
 
@@ -12,11 +14,21 @@ using nlohmann::json;
 Result<DispatchCommand> parse_dispatch_body(std::string_view text, DispatchTarget target,
                                             std::optional<TimestampMs> now) {
     json body;
+    // A key given twice would silently take its last value ({"mw":1,"mw":2}): refused.
+    std::string duplicate;
+    std::set<std::string> keys;
+    const json::parser_callback_t once = [&](int depth, json::parse_event_t event, json& parsed) {
+        if (event == json::parse_event_t::key && depth == 1 && !keys.insert(parsed.get<std::string>()).second &&
+            duplicate.empty())
+            duplicate = parsed.get<std::string>();
+        return true;
+    };
     try {
-        body = json::parse(text);
+        body = json::parse(text, once);
     } catch (const json::exception& e) {  // parse_error, and out_of_range for 1e999
         return fail(Errc::invalid_argument, fmt::format("body is not valid JSON: {}", e.what()));
     }
+    if (!duplicate.empty()) return fail(Errc::invalid_argument, fmt::format("duplicate key '{}'", duplicate));
     if (!body.is_object()) return fail(Errc::invalid_argument, "body must be a JSON object");
     const auto bad = [](std::string message) { return fail(Errc::invalid_argument, std::move(message)); };
     DispatchCommand c;
@@ -27,7 +39,10 @@ Result<DispatchCommand> parse_dispatch_body(std::string_view text, DispatchTarge
             return bad(fmt::format("'{}' is not taken here: the site is in the path", key));
         } else if (key == "asset" || key == "asset_id") {
             if (!value.is_string()) return bad(fmt::format("{} must be a string (UUID or site/asset)", key));
-            if (have_asset && value.get<std::string>() != c.asset) return bad("asset and asset_id disagree");
+            if (have_asset && value.get<std::string>() != c.asset) {
+                c.same_asset_as = value.get<std::string>();  // the hub checks they name one asset
+                continue;
+            }
             c.asset = value.get<std::string>();
             have_asset = true;
         } else if (key == "mw") {

@@ -743,6 +743,9 @@ Result<Dispatch> Hub::create_dispatch(const DispatchCommand& c) {
     const Asset* asset = resolve_asset(c.asset);
     if (asset == nullptr)
         return fail(Errc::not_found, fmt::format("no asset '{}' (give its UUID or site/asset name)", c.asset));
+    if (!c.same_asset_as.empty() && resolve_asset(c.same_asset_as) != asset)
+        return fail(Errc::invalid_argument,
+                    fmt::format("asset and asset_id name different assets ('{}', '{}')", c.asset, c.same_asset_as));
     if (!std::isfinite(c.mw)) return fail(Errc::invalid_argument, "mw must be a finite number");
     if (auto ok = check_duration(c.duration_s); !ok) return std::unexpected(ok.error());
     if (!is_available(*asset))

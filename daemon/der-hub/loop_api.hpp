@@ -21,6 +21,9 @@ struct DispatchCommand {
     std::string reason;
     std::string requested_by;
     std::optional<TimestampMs> start_at;  ///< held by the hub (`scheduled`) until then
+    /// REST bodies with both `asset` and `asset_id`: the other spelling, which
+    /// must name the same asset (one may be the name, the other the UUID).
+    std::string same_asset_as;
 };
 
 struct SiteDispatchCommand {

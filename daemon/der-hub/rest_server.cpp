@@ -32,6 +32,7 @@
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
+#include <atomic>
 #include <cctype>
 #include <charconv>
 #include <cmath>
@@ -93,9 +94,14 @@ bool parse_history_query(const httplib::Request& req, httplib::Response& res, Hi
     const TimestampMs now = now_ms();
     for (const char* key : {"since", "until"}) {
         if (!req.has_param(key)) continue;
-        auto t = parse_time(req.get_param_value(key), now);
+        const std::string text = req.get_param_value(key);
+        auto t = parse_time(text, now);
         if (!t) {
-            send_error(res, 400, "bad_request", fmt::format("{}: {}", key, t.error().message));
+            // A '+' in a query string is a space: "…T07:00:00+01:00" arrives as "…T07:00:00 01:00".
+            const bool plus = text.find(' ') != std::string::npos;
+            send_error(res, 400, "bad_request",
+                       fmt::format("{}: {}{}", key, t.error().message,
+                                   plus ? " (a '+' in a URL query reads as a space: send it as %2B)" : ""));
             return false;
         }
         (std::string_view(key) == "since" ? q.since : q.until) = *t;
@@ -173,7 +179,7 @@ void histogram_text(std::string& out, std::string_view name, std::string_view he
 }
 
 /// Prometheus text exposition format 0.0.4.
-std::string prometheus_text(const Snapshot& snap) {
+std::string prometheus_text(const Snapshot& snap, std::uint64_t unauthorized_rest) {
     std::string out;
     const auto metric = [&](std::string_view name, std::string_view type, std::string_view help,
                             std::initializer_list<std::pair<std::string, double>> samples) {
@@ -210,7 +216,7 @@ std::string prometheus_text(const Snapshot& snap) {
            "Agent messages refused because their CURVE key does not speak for the asset they name.",
            {{"", d(c.identity_refused)}});
     metric("der_hub_unauthorized_requests_total", "counter", "Requests refused for a missing or wrong API token.",
-           {{"endpoint=\"control\"", d(c.unauthorized_control)}});
+           {{"endpoint=\"control\"", d(c.unauthorized_control)}, {"endpoint=\"rest\"", d(unauthorized_rest)}});
     metric("der_hub_agents_online", "gauge", "Agents heard from within 3 telemetry intervals.",
            {{"", d(snap.agents_online)}});
     metric("der_hub_assets", "gauge", "Assets in the configuration.", {{"", d(snap.assets.size())}});
@@ -385,6 +391,7 @@ struct RestServer::Impl {
         else throw std::logic_error(fmt::format("rest: unknown method {}", method));
     }
     std::size_t next_route = 0;
+    std::atomic<std::uint64_t> unauthorized_rest{0};  ///< REST requests refused for the token (worker threads)
     std::vector<std::pair<std::string, std::regex>> route_patterns;  ///< (method, path) of every route
 
     /// The methods a path has routes for ("GET, DELETE"), empty for none.
@@ -413,6 +420,7 @@ void RestServer::Impl::routes() {
                 });
             if (bearer && cli::constant_time_equal(std::string_view(header).substr(k_scheme.size()), ctx.api_token))
                 return httplib::Server::HandlerResponse::Unhandled;
+            unauthorized_rest.fetch_add(1, std::memory_order_relaxed);
             res.set_header("WWW-Authenticate", "Bearer realm=\"der-hub\"");
             send_error(res, 401, "unauthorized",
                        header.empty() ? "this hub requires an API token: Authorization: Bearer <token>"
@@ -461,7 +469,7 @@ void RestServer::Impl::routes() {
     on("GET", "/metrics", [this](const httplib::Request&, httplib::Response& res) {
         auto snap = snapshot(res);
         if (!snap) return;
-        std::string text = prometheus_text(*snap);
+        std::string text = prometheus_text(*snap, unauthorized_rest.load(std::memory_order_relaxed));
         if (ctx.db_stats) text += db_prometheus_text(ctx.db_stats());
         res.set_content(text, "text/plain; version=0.0.4; charset=utf-8");
     });
@@ -634,8 +642,13 @@ void RestServer::Impl::routes() {
             if (!req.has_param(key)) continue;
             const auto* view = asset_or_404(*snap, req.get_param_value(key), res);
             if (view == nullptr) return;
+            if (q.asset_id && *q.asset_id != view->asset.id)
+                return send_error(res, 400, "bad_request", "asset and asset_id name different assets");
             q.asset_id = view->asset.id;
         }
+        if (req.has_param("cursor"))
+            return send_error(res, 400, "bad_request",
+                              "cursor: the dispatch history is not paged; narrow it with since, until and limit");
         HistoryQuery window;
         if (!parse_history_query(req, res, window)) return;
         q.since = window.since;

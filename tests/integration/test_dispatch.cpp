@@ -301,6 +301,19 @@ TEST_CASE("a second dispatch supersedes the first, limits and bad bodies are ref
                        ["code"] == "bad_request");
     CHECK(post_dispatch(hub.http_port(), {{"asset", "site-a/b2"}, {"mw", 1}, {"speling", 1}}, 400)["error"]["code"] ==
           "bad_request");
+    // A key twice is refused, not its last value taken; asset and asset_id may spell one asset two ways.
+    auto twice = http_post(hub.http_port(), "/dispatch", R"({"asset":"site-a/b2","mw":1,"mw":2})");
+    REQUIRE(twice);
+    CHECK(twice->status == 400);
+    CHECK(json::parse(twice->body)["error"]["message"] == "duplicate key 'mw'");
+    const std::string b2_id = get_json(hub.http_port(), "/assets/site-a/b2")["id"].get<std::string>();
+    CHECK(post_dispatch(hub.http_port(), {{"asset", "site-a/b2"}, {"asset_id", b2_id}, {"mw", -1.0}}, 202)["mw"] ==
+          -1.0);
+    CHECK(post_dispatch(hub.http_port(), {{"asset", "site-a/b1"}, {"asset_id", b2_id}, {"mw", 0.5}}, 400)["error"]
+                       ["message"].get<std::string>().find("different assets") != std::string::npos);
+    CHECK(get_json(hub.http_port(), "/dispatch/history?asset=site-a/b2&asset_id=" + b2_id)["count"] == 3);
+    CHECK(http_get(hub.http_port(), "/dispatch/history?asset=site-a/b1&asset_id=" + b2_id)->status == 400);
+    CHECK(http_get(hub.http_port(), "/dispatch/history?cursor=x")->status == 400);
     auto garbage = http_post(hub.http_port(), "/dispatch", "{not json");
     REQUIRE(garbage);
     CHECK(garbage->status == 400);
@@ -309,7 +322,7 @@ TEST_CASE("a second dispatch supersedes the first, limits and bad bodies are ref
     REQUIRE(huge);
     CHECK(huge->status == 413);
     CHECK(json::parse(huge->body)["error"]["code"] == "too_large");
-    CHECK(get_json(hub.http_port(), "/dispatch/history?asset=site-a/b2")["count"] == 2);
+    CHECK(get_json(hub.http_port(), "/dispatch/history?asset=site-a/b2")["count"] == 3);
     CHECK(agent->stop() == 0);
     CHECK(hub.stop() == 0);
 }

@@ -316,6 +316,11 @@ TEST_CASE("REST writes need the bearer token and the control socket every reques
     r = request(port, "POST", "/dispatch", "s3cret-token", body);
     REQUIRE(r);
     CHECK((*r)->status == 202);
+    {  // the two refusals above are counted
+        const auto m = http_get(port, "/metrics");
+        REQUIRE(m);
+        CHECK(m->body.find("der_hub_unauthorized_requests_total{endpoint=\"rest\"} 2\n") != std::string::npos);
+    }
     {  // the scheme name is case-insensitive (RFC 9110)
         httplib::Client client("127.0.0.1", port);
         auto lower = client.Post("/dispatch", {{"Authorization", "bearer s3cret-token"}}, body, "application/json");
