@@ -301,6 +301,15 @@ TEST_CASE("a negative der-tail -n or a zero der-history --limit is a usage error
     }
 }
 
+TEST_CASE("der-launch refuses a malformed --hub before starting any agent", "[integration]") {
+    for (const char* hub : {"bogus", "tcp://host", "tcp://host:99999", "http://h:1"}) {
+        auto r = run_capture({k_launch, "--hub", hub, DER_SOURCE_DIR "/examples/assets.yaml"}, {}, 10000ms);
+        INFO(hub << ": " << r.err);
+        CHECK(r.status == 64);
+        CHECK(r.err.find("want tcp://HOST:PORT") != std::string::npos);
+    }
+}
+
 TEST_CASE("der-tail --events --site shows a site dispatch by its site, its state never going back",
           "[integration]") {
     Fleet fleet({"site-a/b1", "site-a/b2"});

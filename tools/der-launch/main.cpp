@@ -54,7 +54,20 @@ void make_app(CLI::App& app, Options& o) {
     app.add_option("--only", o.only, "Run only this asset (site/name or UUID); repeatable");
     app.add_option("--hub", o.hub, "The hub's agent endpoint, passed to every agent")
         ->envname("DER_HUB")
-        ->capture_default_str();
+        ->capture_default_str()
+        ->check(CLI::Validator(
+            // Checked here, not by each agent: a malformed one would make every
+            // agent exit 64 and be restarted forever.
+            [](const std::string& v) -> std::string {
+                if (v.starts_with("ipc://") && v.size() > 6) return {};
+                const auto colon = v.rfind(':');
+                const bool tcp = v.starts_with("tcp://") && colon != std::string::npos && colon > 6 &&
+                                 colon + 1 < v.size() &&
+                                 v.find_first_not_of("0123456789", colon + 1) == std::string::npos;
+                if (tcp && std::stoul(v.substr(colon + 1, 5)) <= 65535 && v.size() - colon - 1 <= 5) return {};
+                return "want tcp://HOST:PORT or ipc://PATH, got '" + v + "'";
+            },
+            "ENDPOINT"));
     app.add_option("--agent,--agent-bin", o.agent,
                    "The der-agent program (default: der-agent beside der-launch, else on PATH)");
     app.add_option("--backoff-max", o.backoff_max, "Longest wait before restarting a child (30, 2m)")
