@@ -55,6 +55,18 @@ TEST_CASE("a JSON-lines schedule keeps input order, line numbers and relative ti
     CHECK(!c.at_ms);
 }
 
+TEST_CASE("a schedule may start with a UTF-8 byte order mark, and a JSON array is named as such", "[cli]") {
+    auto csv = cli::parse_schedule("\xEF\xBB\xBF" "asset,mw\nsite-a/b1,1\n", k_now);
+    REQUIRE(csv);
+    CHECK((*csv)[0].asset == "site-a/b1");
+    auto json_lines = cli::parse_schedule("\xEF\xBB\xBF{\"asset\":\"site-a/b1\",\"mw\":1}\n", k_now);
+    REQUIRE(json_lines);
+    CHECK((*json_lines)[0].mw == 1.0);
+    auto array = cli::parse_schedule("[{\"asset\":\"site-a/b1\",\"mw\":1}]\n", k_now);
+    REQUIRE_FALSE(array);
+    CHECK(array.error().message.find("line 1: a JSON array") != std::string::npos);
+}
+
 TEST_CASE("a JSON-lines schedule accepts RFC 3339 times", "[cli]") {
     auto parsed = cli::parse_schedule("{\"asset\":\"a/b\",\"mw\":1,\"at\":\"2025-11-23T07:25:15.123Z\"}", k_now);
     REQUIRE(parsed);

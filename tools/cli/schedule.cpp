@@ -162,6 +162,8 @@ Result<std::vector<std::string>> split_csv_line(std::string_view line) {
 }
 
 Result<std::vector<ScheduledDispatch>> parse_schedule(std::string_view text, TimestampMs now_ms) {
+    // A UTF-8 byte order mark (spreadsheets write one before a CSV header) is not data.
+    if (text.starts_with("\xEF\xBB\xBF")) text.remove_prefix(3);
     std::vector<std::string_view> lines;
     for (std::size_t start = 0; start <= text.size();) {
         const auto nl = text.find('\n', start);
@@ -176,6 +178,9 @@ Result<std::vector<ScheduledDispatch>> parse_schedule(std::string_view text, Tim
     while (first < lines.size() && skipped(lines[first])) ++first;
     if (first == lines.size()) return out;
 
+    if (trim(lines[first]).front() == '[')
+        return line_error(static_cast<int>(first + 1),
+                          "a JSON array: give one JSON object a line (JSON lines; `jq -c '.[]'` makes them), or CSV");
     if (trim(lines[first]).front() == '{') {
         for (std::size_t i = first; i < lines.size(); ++i) {
             if (skipped(lines[i])) continue;
