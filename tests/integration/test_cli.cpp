@@ -301,6 +301,26 @@ TEST_CASE("a negative der-tail -n or a zero der-history --limit is a usage error
     }
 }
 
+TEST_CASE("a config that does not validate gives one error line per field, each with the journal's priority",
+          "[integration]") {
+    TempDir dir;
+    dir.write("bad.yaml", "sites:\n  - name: x\n    assets:\n      - name: b\n        capacity_mwh: -1\n"
+                          "        max_mw: -2\n        min_mw: 1\n");
+    const std::string cmd = fmt::format("DER_LOG_PRIORITY_PREFIX=1 {} -c {} 2>&1", shell_quote(DER_HUB_BIN),
+                                        shell_quote(dir.file("bad.yaml")));
+    auto r = run_shell(cmd);
+    INFO(r.out);
+    CHECK(r.status == 78);
+    const auto lines = lines_of(r.out);
+    int errors = 0;
+    for (const auto& line : lines) {
+        if (line.empty()) continue;
+        CHECK(line.rfind("<3>", 0) == 0);
+        if (line.find("bad.yaml:") != std::string::npos) ++errors;
+    }
+    CHECK(errors == 3);
+}
+
 TEST_CASE("der-launch refuses a malformed --hub before starting any agent", "[integration]") {
     for (const char* hub : {"bogus", "tcp://host", "tcp://host:99999", "http://h:1"}) {
         auto r = run_capture({k_launch, "--hub", hub, DER_SOURCE_DIR "/examples/assets.yaml"}, {}, 10000ms);

@@ -22,6 +22,26 @@ extern "C" void on_signal(int sig) {
     else
         g_signals.stop.store(true);
 }
+
+/// `PROGRAM: error: MESSAGE` on stderr, a line per line of MESSAGE (a config
+/// file's errors come several at once); under the journal each line carries
+/// the error priority (`<3>`), so `journalctl -p err` shows why a unit did
+/// not start.
+void print_error(const std::string& program, const std::string& message) {
+    const char* prefix = log::stderr_to_journal() ? "<3>" : "";
+    std::string out;
+    std::size_t start = 0;
+    bool first = true;
+    while (start <= message.size()) {
+        const auto nl = message.find('\n', start);
+        const auto line = std::string_view(message).substr(start, nl == std::string::npos ? nl : nl - start);
+        out += fmt::format("{}{}{}\n", prefix, first ? program + ": error: " : std::string(), line);
+        first = false;
+        if (nl == std::string::npos) break;
+        start = nl + 1;
+    }
+    std::cerr << out;
+}
 }  // namespace
 
 void add_common_flags(CLI::App& app, LogOptions& log, const std::string& program) {
@@ -61,10 +81,10 @@ int run_main(const std::string& program, CLI::App& app, int argc, char** argv, c
         }
         return body();
     } catch (const ExitError& e) {
-        std::cerr << program << ": error: " << e.what() << "\n";
+        print_error(program, e.what());
         return e.code();
     } catch (const std::exception& e) {
-        std::cerr << program << ": error: internal: " << e.what() << "\n";
+        print_error(program, std::string("internal: ") + e.what());
         return software;
     }
 }

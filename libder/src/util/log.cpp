@@ -63,6 +63,8 @@ bool stderr_is_journal() {
 
 }  // namespace
 
+bool stderr_to_journal() { return stderr_is_journal(); }
+
 void configure(std::string_view program, Level level, Format format) {
     g_program = std::string(program);
     g_level = static_cast<int>(level);

@@ -17,6 +17,9 @@ void configure(std::string_view program, Level level, Format format);
 bool parse_level(std::string_view text, Level& out);
 bool parse_format(std::string_view text, Format& out);
 bool enabled(Level level) noexcept;
+/// Whether stderr goes to the journal (or DER_LOG_PRIORITY_PREFIX=1): its
+/// lines then need an sd-daemon priority prefix (`<3>`) to keep their level.
+bool stderr_to_journal();
 void write(Level level, std::string_view message);
 
 template <class... Args>
