@@ -31,9 +31,13 @@
 #include <httplib.h>
 #include <nlohmann/json.hpp>
 
+#include <sys/socket.h>
+
 #include <algorithm>
 #include <atomic>
 #include <cctype>
+#include <cerrno>
+#include <cstring>
 #include <charconv>
 #include <cmath>
 #include <future>
@@ -391,7 +395,8 @@ struct RestServer::Impl {
         else throw std::logic_error(fmt::format("rest: unknown method {}", method));
     }
     std::size_t next_route = 0;
-    std::atomic<std::uint64_t> unauthorized_rest{0};  ///< REST requests refused for the token (worker threads)
+    std::atomic<std::uint64_t> unauthorized_rest{0};
+    int listen_fd = -1;  ///< the REST socket, recorded by its socket options (bind's thread)  ///< REST requests refused for the token (worker threads)
     std::vector<std::pair<std::string, std::regex>> route_patterns;  ///< (method, path) of every route
 
     /// The methods a path has routes for ("GET, DELETE"), empty for none.
@@ -852,6 +857,15 @@ Result<void> RestServer::start(const std::string& address) {
     s.set_read_timeout(5, 0);
     s.set_write_timeout(10, 0);
     s.set_payload_max_length(1 << 20);
+    // cpp-httplib's own socket options set SO_REUSEPORT: a second der-hub
+    // given the same --http port would bind too and silently get half of the
+    // requests. SO_REUSEADDR only (a restart binds at once); and the socket,
+    // to raise its listen backlog from cpp-httplib's 5 once bound.
+    s.set_socket_options([impl = m_impl.get()](socket_t sock) {
+        const int yes = 1;
+        ::setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
+        impl->listen_fd = sock;
+    });
     m_impl->routes();
 
     if (port == 0) {
@@ -864,6 +878,10 @@ Result<void> RestServer::start(const std::string& address) {
                                                        std::strerror(errno)));
         m_impl->port = port;
     }
+    // A burst of clients (1,000 connecting at once) waited seconds in SYN retries behind a backlog of 5;
+    // listen() again on a listening socket sets the new backlog (the kernel caps it at somaxconn).
+    if (m_impl->listen_fd >= 0 && ::listen(m_impl->listen_fd, 4096) != 0)
+        log::warn("rest: could not raise the listen backlog: {}", std::strerror(errno));
     m_impl->running = true;
     m_impl->thread = std::thread([this] { m_impl->server.listen_after_bind(); });
     log::info("rest: listening on http://{}:{}", host, m_impl->port);

@@ -438,3 +438,18 @@ TEST_CASE("a wrong method is 405 with Allow, a bodiless POST 411, both JSON", "[
     CHECK(stop.find("\"length_required\"") != std::string::npos);
     CHECK(hub.stop() == 0);
 }
+
+TEST_CASE("a second der-hub on the same --http port fails to bind instead of sharing it", "[integration]") {
+    TempDir dir;
+    HubUnderTest hub(dir, fleet_yaml({{"site-a", "a1"}}, k_interval_s));
+    auto r = run_capture({DER_HUB_BIN, "-c", hub.config_path(), "--agents", fmt::format("tcp://127.0.0.1:{}", free_port()),
+                          "--control", fmt::format("tcp://127.0.0.1:{}", free_port()), "--stream",
+                          fmt::format("tcp://127.0.0.1:{}", free_port()), "--http",
+                          fmt::format("127.0.0.1:{}", hub.http_port())},
+                         {}, 15000ms);
+    INFO(r.err);
+    CHECK(r.status == 69);
+    CHECK(r.err.find("cannot bind the REST address") != std::string::npos);
+    CHECK(get_json(hub.http_port(), "/health")["status"] == "ok");
+    CHECK(hub.stop() == 0);
+}
