@@ -195,6 +195,7 @@ Reply ask(const RunSettings& settings, const std::atomic<bool>& stop, Request re
     auto reply = client.request(request, settings.timeout_ms);
     if (!reply) {
         if (stop.load()) throw cli::ExitError(cli::interrupted, "interrupted");
+        line["latency_ms"] = mono_ms() - started;  // as a dispatch's line: to the answer, or to giving up
         line["error"] = reply.error().message;
         print(line);
         throw cli::ExitError(exit_code(reply.error().code), reply.error().message);
