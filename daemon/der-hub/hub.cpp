@@ -210,7 +210,7 @@ bool Hub::identity_fits(const std::string& route, const zmq::message_t& frame, c
                   type, hex_id(route), user != nullptr ? user : "?", to_string(check), m_counters.identity_refused);
     }
     if (type == "register")
-        send_agent(route, wire::Reject{"unauthorized", fmt::format("refused: {}", to_string(check))});
+        send_agent(route, wire::Reject{"unauthorized", fmt::format("refused: {}", to_string(check)), {}});
     return false;
 }
 
@@ -559,7 +559,8 @@ void Hub::on_register(const std::string& route, const wire::Register& reg, const
                   reg.instance_id.to_string());
         send_agent(route, wire::Reject{"unknown_asset",
                                        fmt::format("asset {} is not in this hub's configuration",
-                                                   reg.asset_id.to_string())});
+                                                   reg.asset_id.to_string()),
+                                       {}});
         return;
     }
     const Asset& asset = *asset_it->second;
@@ -1007,7 +1008,7 @@ void Hub::reload() {
         if (it != new_keys.end() && it->second == asset->agent_public_key) continue;
         log::info("reload: the agent key of {} changed; its session ends", asset->qualified_name());
         if (const Session* s = m_sessions.by_asset(id))
-            send_agent(s->routing_id, wire::Reject{"unauthorized", "the asset's agent key changed"});
+            send_agent(s->routing_id, wire::Reject{"unauthorized", "the asset's agent key changed", {}});
         if (db()) session_ended(id, "key_changed");
         m_sessions.drop_asset(id);
     }
@@ -1018,7 +1019,7 @@ void Hub::reload() {
         log::info("reload: {} removed from the configuration; its session ends, its history is kept",
                   asset->qualified_name());
         if (const Session* s = m_sessions.by_asset(id))
-            send_agent(s->routing_id, wire::Reject{"unknown_asset", "asset removed from the hub's configuration"});
+            send_agent(s->routing_id, wire::Reject{"unknown_asset", "asset removed from the hub's configuration", {}});
         if (db()) session_ended(id, "removed");
         m_sessions.drop_asset(id);
     }

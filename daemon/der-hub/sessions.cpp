@@ -8,8 +8,9 @@ RegisterOutcome SessionTable::on_register(std::string_view routing_id, const wir
                                           std::int64_t now_mono, TimestampMs now_wall, std::int64_t held_ms) {
     RegisterOutcome out;
     if (reg.proto != k_protocol_version) {
-        out.reject = {"bad_protocol", fmt::format("protocol {} not supported; this hub speaks {}", reg.proto,
-                                                  k_protocol_version)};
+        out.reject = {"bad_protocol",
+                      fmt::format("protocol {} not supported; this hub speaks {}", reg.proto, k_protocol_version),
+                      {}};
         return out;
     }
     if (auto it = m_sessions.find(reg.asset_id); it != m_sessions.end()) {
@@ -21,7 +22,9 @@ RegisterOutcome SessionTable::on_register(std::string_view routing_id, const wir
                               fmt::format("asset {} is held by agent instance {} (heard {} ms ago); retry "
                                           "after it has been silent for {} ms",
                                           reg.asset_id.to_string(), held.instance_id.to_string(), silent_ms,
-                                          held_ms)};
+                                          held_ms),
+                              // When the holder will have been silent long enough, if it stays so.
+                              static_cast<double>(held_ms - silent_ms) / 1000.0 + 0.1};
                 return out;
             }
             out.replaced_other_instance = true;

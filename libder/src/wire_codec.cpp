@@ -226,9 +226,10 @@ void write(Writer& w, const Welcome& m) {
 }
 
 void write(Writer& w, const Reject& m) {
-    w.map(2);
+    w.map(m.retry_after_s ? 3 : 2);  // the field is new: older agents never see it unless it is set
     w.key("code"), w.str(m.code);
     w.key("reason"), w.str(m.reason);
+    if (m.retry_after_s) w.key("retry_after_s"), w.f64(*m.retry_after_s);
 }
 
 void write(Writer& w, const Telemetry& t) {
@@ -833,6 +834,7 @@ bool read(const Obj& o, Welcome& v, Fault& f) { return read_struct<k_welcome_fie
 constexpr std::array k_reject_fields{
     field<&Reject::code>("code", required),
     field<&Reject::reason>("reason", optional),
+    field<&Reject::retry_after_s>("retry_after_s", optional),
 };
 bool read(const Obj& o, Reject& v, Fault& f) { return read_struct<k_reject_fields>(o, v, f); }
 

@@ -130,7 +130,7 @@ std::vector<Seed> seeds() {
     agent("register-bare", Register{id(1), 1, "", id(2), id(3), 0, std::nullopt, std::nullopt});
     agent("welcome", Welcome{asset(), state(), 2.0, 15.0, 99, Setpoint{id(0x70), 3.5, 60.0, k_ts}});
     agent("welcome-bare", Welcome{asset(), std::nullopt, 4.0, 30.0, std::nullopt, std::nullopt});
-    agent("reject", Reject{"asset_held", "held by another live agent"});
+    agent("reject", Reject{"asset_held", "held by another live agent", 1.5});
     agent("telemetry", telemetry());
     agent("heartbeat", heartbeat());
     agent("tack", Tack{id(0x30), 1'000'000});

@@ -277,13 +277,28 @@ TEST_CASE("a lost register is sent again, after about 2 s, 4 s, ..., until a wel
 TEST_CASE("a reject makes the agent retry every 10 s and never give up", "[agent]") {
     Harness h;
     h.core->on_connected();
-    h.core->on_message(wire::Reject{"asset_held", "held by another live instance"});
+    h.core->on_message(wire::Reject{"asset_held", "held by another live instance", {}});
     h.sent.clear();
     h.run_for_ms(9'900);
     CHECK(h.sent_of<wire::Register>().empty());
     h.run_for_ms(200);
     CHECK(h.sent_of<wire::Register>().size() == 1);
     CHECK_FALSE(h.core->welcomed());
+}
+
+TEST_CASE("a reject's retry_after_s brings the next register sooner, never later than 10 s", "[agent]") {
+    Harness h;
+    h.core->on_connected();
+    h.core->on_message(wire::Reject{"asset_held", "held by our previous instance", 1.6});
+    h.sent.clear();
+    h.run_for_ms(1'500);
+    CHECK(h.sent_of<wire::Register>().empty());
+    h.run_for_ms(200);
+    CHECK(h.sent_of<wire::Register>().size() == 1);
+    h.core->on_message(wire::Reject{"asset_held", "held", 3600.0});  // a hint beyond ours: ours
+    h.sent.clear();
+    h.run_for_ms(10'100);
+    CHECK(h.sent_of<wire::Register>().size() == 1);
 }
 
 TEST_CASE("telemetry goes into the ring every interval while the hub is away", "[agent]") {

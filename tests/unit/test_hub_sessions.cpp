@@ -38,6 +38,8 @@ TEST_CASE("sessions refuse another instance while the holder is heard from and a
     auto refused = table.on_register("route-2", make_register(i2, Uuid::v7()), 1000, 0, 1500);
     CHECK_FALSE(refused.admitted);
     CHECK(refused.reject.code == "asset_held");
+    REQUIRE(refused.reject.retry_after_s);
+    CHECK(*refused.reject.retry_after_s == Approx(0.6));  // silent 1000 of 1500 ms, + 0.1 s
     auto later = table.on_register("route-2", make_register(i2, Uuid::v7()), 1600, 0, 1500);
     CHECK(later.admitted);
     CHECK(later.replaced_other_instance);

@@ -431,10 +431,15 @@ void AgentCore::handle(const wire::Reject& reject, std::int64_t now) {
     m_welcomed = false;
     m_rejected = true;
     m_registers_unanswered = 0;
-    m_next_register_ms = now + k_register_after_reject_ms;
-    log::error("hub rejected the registration of {}: {}: {}; retrying every {}",
-               m_settings.asset.qualified_name(), reject.code, reject.reason,
-               format_duration(static_cast<double>(k_register_after_reject_ms) / 1000.0));
+    // The hub's hint (an asset held by a previous instance of ours: free once
+    // that one has been silent for 3 telemetry intervals) when sooner than ours.
+    std::int64_t retry_ms = k_register_after_reject_ms;
+    if (reject.retry_after_s && *reject.retry_after_s > 0.0)
+        retry_ms = std::clamp<std::int64_t>(std::llround(*reject.retry_after_s * 1000.0), k_min_reject_retry_ms,
+                                            k_register_after_reject_ms);
+    m_next_register_ms = now + retry_ms;
+    log::error("hub rejected the registration of {}: {}: {}; retrying in {}", m_settings.asset.qualified_name(),
+               reject.code, reject.reason, format_duration(static_cast<double>(retry_ms) / 1000.0));
 }
 
 void AgentCore::handle(const wire::Tack& tack, std::int64_t now) {

@@ -57,6 +57,8 @@ public:
     static constexpr std::int64_t k_register_retry_max_ms = 30'000;
     static constexpr std::int64_t k_register_fast_retry_ms = 100;  ///< send failed
     static constexpr std::int64_t k_register_after_reject_ms = 10'000;
+    /// The soonest a reject's retry_after_s hint brings the next register.
+    static constexpr std::int64_t k_min_reject_retry_ms = 250;
     static constexpr std::int64_t k_send_retry_ms = 100;  ///< telemetry send blocked
     static constexpr std::int64_t k_state_log_ms = 60'000;
     static constexpr std::int64_t k_bad_frame_log_ms = 60'000;

@@ -52,6 +52,9 @@ struct Welcome {
 struct Reject {
     std::string code;  ///< `unknown_asset`, `asset_held`, `bad_protocol`, `unauthorized`
     std::string reason;
+    /// When registering again can succeed (`asset_held`: once the holder has
+    /// been silent long enough); nil = the agent's own retry interval.
+    std::optional<double> retry_after_s;
     friend bool operator==(const Reject&, const Reject&) = default;
 };
 
