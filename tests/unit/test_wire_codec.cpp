@@ -574,7 +574,7 @@ TEST_CASE("encode_body appends and type names follow the protocol", "[wire]") {
 
     std::vector<std::string> names;
     for (const auto& m : agent_messages()) names.emplace_back(type_name(m));
-    CHECK(names == std::vector<std::string>{"register", "register", "welcome", "welcome", "reject",
+    CHECK(names == std::vector<std::string>{"register", "register", "welcome", "welcome", "reject", "reject",
                                             "telemetry", "telemetry", "heartbeat", "tack",
                                             "setpoint", "setpoint", "ack", "reregister"});
     CHECK(type_name(ControlMessage{QueryRequest{"", "", QueryKind::latest, {}, {}}}) == "latest");
