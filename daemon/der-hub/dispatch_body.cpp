@@ -18,9 +18,8 @@ Result<DispatchCommand> parse_dispatch_body(std::string_view text, DispatchTarge
     std::string duplicate;
     std::set<std::string> keys;
     const json::parser_callback_t once = [&](int depth, json::parse_event_t event, json& parsed) {
-        if (event == json::parse_event_t::key && depth == 1 && !keys.insert(parsed.get<std::string>()).second &&
-            duplicate.empty())
-            duplicate = parsed.get<std::string>();
+        if (event != json::parse_event_t::key || depth != 1) return true;
+        if (auto key = parsed.get<std::string>(); !keys.insert(key).second && duplicate.empty()) duplicate = key;
         return true;
     };
     try {

@@ -41,6 +41,7 @@
 #include "der/assets_config.hpp"
 #include "der/stream.hpp"
 #include "der/util/log.hpp"
+#include "der/util/text.hpp"
 #include "der/version.hpp"
 #include "der/wire_codec.hpp"
 
@@ -67,6 +68,9 @@ namespace der::hub {
 
 namespace {
 constexpr const char* k_zap_endpoint = "inproc://zeromq.zap.01";
+
+/// A power the asset's configured limits do not allow.
+bool outside_limits(double mw, const BessLimits& limits) { return mw > limits.max_mw || mw < limits.min_mw; }
 
 /// Only this host can reach it: ipc, inproc, or a loopback address.
 bool local_only(std::string_view endpoint) {
@@ -753,7 +757,7 @@ Result<Dispatch> Hub::create_dispatch(const DispatchCommand& c) {
         return fail(Errc::refused, fmt::format("{} is unavailable (maintenance) and takes no dispatch",
                                                asset->qualified_name()));
     const auto& limits = asset->limits;
-    if (c.mw > limits.max_mw || c.mw < limits.min_mw)
+    if (outside_limits(c.mw, limits))
         return fail(Errc::refused,
                     fmt::format("{} MW is outside the limits of {}: [{} MW charge, {} MW discharge]", c.mw,
                                 asset->qualified_name(), limits.min_mw, limits.max_mw));
@@ -972,18 +976,8 @@ void Hub::reload() {
     if (!loaded) {
         // One log line per error: a journal entry keeps its priority (and a
         // JSON log stays one object a line).
-        std::string_view errors = loaded.error().message;
-        std::size_t n = 0;
-        while (!errors.empty()) {
-            const auto end = errors.find('\n');
-            const auto line = errors.substr(0, end);
-            if (!line.empty()) {
-                log::error("reload failed, keeping the current configuration: {}", line);
-                ++n;
-            }
-            errors = end == std::string_view::npos ? std::string_view{} : errors.substr(end + 1);
-        }
-        if (n == 0) log::error("reload failed, keeping the current configuration");
+        for (const auto line : split_lines(loaded.error().message))
+            if (!line.empty()) log::error("reload failed, keeping the current configuration: {}", line);
         return;
     }
     for (const auto& w : loaded->warnings) log::warn("{}", w.to_string());
@@ -1051,11 +1045,9 @@ void Hub::push_reloaded(const std::unordered_map<Uuid, Asset>& was, bool interva
         if (*now_asset == old && !intervals_changed) continue;
         if (old.available && !now_asset->available) {
             const std::string why = "asset taken out of service by a configuration reload";
-            if (m_dispatches.cancel_assets({id}, why, now(), m_changed) > 0)
-                log::info("reload: {}: {}", now_asset->qualified_name(), why);
-            release(id);
+            if (take_out_of_service(id, why) > 0) log::info("reload: {}: {}", now_asset->qualified_name(), why);
         } else if (const Dispatch* d = m_dispatches.open_for(id);
-                   d != nullptr && (d->mw > now_asset->limits.max_mw || d->mw < now_asset->limits.min_mw)) {
+                   d != nullptr && outside_limits(d->mw, now_asset->limits)) {
             const std::string why =
                 fmt::format("{} MW is outside the limits of the reloaded configuration [{} MW, {} MW]", d->mw,
                             now_asset->limits.min_mw, now_asset->limits.max_mw);

@@ -154,6 +154,9 @@ private:
                                    const std::string& by);
     /// Tells an online agent to go to 0 MW with no dispatch in force.
     void release(const Uuid& asset_id);
+    /// Out of service: every scheduled and open dispatch of the asset is
+    /// cancelled with `why` and the battery released. Returns how many.
+    std::size_t take_out_of_service(const Uuid& asset_id, const std::string& why);
     [[nodiscard]] bool is_available(const Asset& asset) const;
     void record(std::string action, std::string target, std::string reason, std::string by, std::string detail);
     /// Delivers dispatches that became queued this turn (scheduled ones that started).

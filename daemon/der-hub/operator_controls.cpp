@@ -37,6 +37,12 @@ void Hub::release(const Uuid& asset_id) {
     send_agent(s->routing_id, zero);
 }
 
+std::size_t Hub::take_out_of_service(const Uuid& asset_id, const std::string& why) {
+    const std::size_t cancelled = m_dispatches.cancel_assets({asset_id}, why, now(), m_changed);
+    release(asset_id);
+    return cancelled;
+}
+
 void Hub::deliver_started() {
     std::vector<Uuid> started;
     for (const auto& d : m_changed)
@@ -153,10 +159,8 @@ Result<Asset> Hub::set_availability(const std::string& name, bool available, con
     } else {
         m_maintenance[asset->id] = reason;
         // Out of service now: whatever it was doing stops.
-        const std::string why =
-            fmt::format("asset taken out of service by '{}'{}", by, reason.empty() ? "" : ": " + reason);
-        m_dispatches.cancel_assets({asset->id}, why, now(), m_changed);
-        release(asset->id);
+        take_out_of_service(asset->id, fmt::format("asset taken out of service by '{}'{}", by,
+                                                   reason.empty() ? "" : ": " + reason));
     }
     asset_changed(asset->id);
     record("availability", asset->qualified_name(), reason, by, available ? "available" : "unavailable");

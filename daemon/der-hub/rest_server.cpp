@@ -37,9 +37,9 @@
 #include <atomic>
 #include <cctype>
 #include <cerrno>
-#include <cstring>
 #include <charconv>
 #include <cmath>
+#include <cstring>
 #include <future>
 #include <regex>
 #include <stdexcept>
@@ -395,17 +395,17 @@ struct RestServer::Impl {
         else throw std::logic_error(fmt::format("rest: unknown method {}", method));
     }
     std::size_t next_route = 0;
-    std::atomic<std::uint64_t> unauthorized_rest{0};
-    int listen_fd = -1;  ///< the REST socket, recorded by its socket options (bind's thread)  ///< REST requests refused for the token (worker threads)
+    std::atomic<std::uint64_t> unauthorized_rest{0};  ///< REST requests refused for the token (worker threads)
+    int listen_fd = -1;  ///< the REST socket, recorded by its socket options (bind's thread)
     std::vector<std::pair<std::string, std::regex>> route_patterns;  ///< (method, path) of every route
 
-    /// The methods a path has routes for ("GET, DELETE"), empty for none.
-    std::string allowed_methods(const std::string& path) const {
+    /// The methods a path has routes for, in table order; empty for none.
+    std::vector<std::string_view> allowed_methods(const std::string& path) const {
         std::vector<std::string_view> methods;
         for (const auto& [method, re] : route_patterns)
             if (std::regex_match(path, re) && std::find(methods.begin(), methods.end(), method) == methods.end())
                 methods.push_back(method);
-        return fmt::format("{}", fmt::join(methods, ", "));
+        return methods;
     }
 
     void routes();
@@ -786,18 +786,18 @@ void RestServer::Impl::routes() {
 
     server.set_error_handler([this](const httplib::Request& req, httplib::Response& res) {
         if (!res.body.empty()) return;  // a handler already answered
-        const bool has_body_header = req.has_header("Content-Length") || req.has_header("Transfer-Encoding");
         // The path exists for other methods: 405 with Allow, not "no route"
         // (nor the 400 cpp-httplib gives a bodiless POST, PUT or PATCH).
         if (res.status == 404 || res.status == 400) {
-            const std::string allow = allowed_methods(req.path);
-            const bool other = !allow.empty() && (", " + allow + ",").find(", " + req.method + ",") == std::string::npos;
-            if (other) {
+            const auto methods = allowed_methods(req.path);
+            if (!methods.empty() && std::find(methods.begin(), methods.end(), req.method) == methods.end()) {
+                const std::string allow = fmt::format("{}", fmt::join(methods, ", "));
                 res.set_header("Allow", allow);
                 return send_error(res, 405, "method_not_allowed",
                                   fmt::format("{} is not allowed on {} (allowed: {})", req.method, req.path, allow));
             }
         }
+        const bool has_body_header = req.has_header("Content-Length") || req.has_header("Transfer-Encoding");
         if (res.status == 404) {
             send_error(res, 404, "not_found", fmt::format("no route {} {}", req.method, req.path));
         } else if (res.status == 413) {

@@ -1,6 +1,7 @@
 #include "cli.hpp"
 
 #include "der/util/log.hpp"
+#include "der/util/text.hpp"
 #include "der/version.hpp"
 
 #include <fmt/core.h>
@@ -30,16 +31,8 @@ extern "C" void on_signal(int sig) {
 void print_error(const std::string& program, const std::string& message) {
     const char* prefix = log::stderr_to_journal() ? "<3>" : "";
     std::string out;
-    std::size_t start = 0;
-    bool first = true;
-    while (start <= message.size()) {
-        const auto nl = message.find('\n', start);
-        const auto line = std::string_view(message).substr(start, nl == std::string::npos ? nl : nl - start);
-        out += fmt::format("{}{}{}\n", prefix, first ? program + ": error: " : std::string(), line);
-        first = false;
-        if (nl == std::string::npos) break;
-        start = nl + 1;
-    }
+    for (const auto line : split_lines(message))
+        out += fmt::format("{}{}{}\n", prefix, out.empty() ? program + ": error: " : std::string(), line);
     std::cerr << out;
 }
 }  // namespace

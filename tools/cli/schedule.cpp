@@ -1,5 +1,7 @@
 #include "schedule.hpp"
 
+#include "der/util/text.hpp"
+
 #include <fmt/core.h>
 #include <nlohmann/json.hpp>
 
@@ -164,14 +166,7 @@ Result<std::vector<std::string>> split_csv_line(std::string_view line) {
 Result<std::vector<ScheduledDispatch>> parse_schedule(std::string_view text, TimestampMs now_ms) {
     // A UTF-8 byte order mark (spreadsheets write one before a CSV header) is not data.
     if (text.starts_with("\xEF\xBB\xBF")) text.remove_prefix(3);
-    std::vector<std::string_view> lines;
-    for (std::size_t start = 0; start <= text.size();) {
-        const auto nl = text.find('\n', start);
-        const auto end = nl == std::string_view::npos ? text.size() : nl;
-        lines.push_back(text.substr(start, end - start));
-        if (nl == std::string_view::npos) break;
-        start = nl + 1;
-    }
+    const std::vector<std::string_view> lines = split_lines(text);
 
     std::vector<ScheduledDispatch> out;
     std::size_t first = 0;
