@@ -341,10 +341,15 @@ TEST_CASE("der-tail --events --site shows a site dispatch by its site, its state
     INFO(r.out << r.err);
     REQUIRE(r.status == 0);
     const auto parent_id = json::parse(r.out)["dispatch_id"].get<std::string>();
-    REQUIRE(wait_until([&] { return tail.log().find("\"site\":\"site-a\"") != std::string::npos &&
-                                    tail.log().find("\"state\":\"applied\"") != std::string::npos; },
-                       10000ms));
-    std::this_thread::sleep_for(300ms);  // the parent's applied follows its children's
+    // The parent's applied comes after its children's: wait for that line itself.
+    const auto parent_applied = [&] {
+        for (const auto& line : lines_of(tail.log()))
+            if (line.find(parent_id) != std::string::npos && line.find("\"parent_id\":null") != std::string::npos &&
+                line.find("\"state\":\"applied\"") != std::string::npos)
+                return true;
+        return false;
+    };
+    REQUIRE(wait_until(parent_applied, 10000ms));
     CHECK(tail.stop() == 0);
     std::vector<std::string> parent_states;
     int children = 0;
